@@ -1,0 +1,47 @@
+# Strapi Access Proxy. `make demo` runs it, `make test` proves it (see README).
+SHELL := /bin/bash
+MODULE := github.com/strapi-access-proxy/accessproxy
+CACHE ?= $(HOME)/.cache/strapi-access-proxy
+include scripts/versions.env
+YAEGI := $(shell go env GOPATH)/bin/yaegi
+FUZZTIME ?= 10s
+
+.PHONY: all lint test unit yaegi_test fuzz store_test e2e demo bench tools clean
+
+all: lint test
+
+tools: $(YAEGI)
+
+$(YAEGI):
+	GOFLAGS= go install github.com/traefik/yaegi/cmd/yaegi@$(YAEGI_VERSION)
+
+lint:
+	@gofmt -l . | grep -v '^e2e/strapi/' | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
+	go vet ./...
+	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: go vet only"; fi
+
+# Every test: plugin unit tests (go and yaegi), short fuzz runs, the session store, the e2e suite.
+test: unit yaegi_test fuzz store_test e2e
+
+unit:
+	go test -race -count=1 ./...
+
+yaegi_test: $(YAEGI)
+	@scripts/yaegi-test.sh "$(YAEGI)" "$(MODULE)"
+
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzSwapLoginBody$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzNormalizePath$$' -fuzztime $(FUZZTIME) .
+
+store_test:
+	$(MAKE) -C sessionstore test
+
+e2e:
+	cd e2e && go test -count=1 -timeout 30m -v ./... 2>&1 | tee $(CACHE)/e2e-last.log | scripts/summary.sh
+
+demo:
+	@scripts/demo.sh
+
+bench:
+	@scripts/bench.sh

@@ -1,0 +1,240 @@
+// Package accessproxy is a Traefik middleware that takes over access management for Strapi:
+// it swaps Strapi's JWT at login for its own short, revocable session token and puts Strapi's
+// JWT back on the way in, after checking the session, its idle window and the user's audience.
+package accessproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+const (
+	headerUserID    = "X-Auth-User-Id"
+	headerSessionID = "X-Auth-Session-Id"
+)
+
+// Middleware is one instance of the plugin: its settings apply to the requests of its router,
+// while sessions and tokens are shared by all instances on the same store and secret.
+type Middleware struct {
+	next  http.Handler
+	name  string
+	s     *settings
+	keys  *keyRing
+	store *storeClient
+	cache *tokenCache
+
+	// Durations in ms for the hot path's integer compares.
+	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs int64
+}
+
+// New builds an instance. It runs again on every configuration reload, so it starts nothing and
+// contacts nothing: the store is first called by a request.
+func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	s, err := parseConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("accessproxy %s: %w", name, err)
+	}
+	keys, err := newKeyRing(config.Secret, config.PreviousSecrets)
+	if err != nil {
+		return nil, fmt.Errorf("accessproxy %s: %w", name, err)
+	}
+	b := sharedBackend(config)
+	return &Middleware{
+		next:          next,
+		name:          name,
+		s:             s,
+		keys:          keys,
+		store:         newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout),
+		cache:         b.cache,
+		cacheTTLms:    s.cacheTTL.Milliseconds(),
+		idleMs:        s.idleTimeout.Milliseconds(),
+		touchEveryMs:  s.touchEvery.Milliseconds(),
+		maxLifetimeMs: s.maxLifetime.Milliseconds(),
+	}, nil
+}
+
+func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	// Identity headers are ours alone: whatever the client sent is dropped.
+	req.Header.Del(headerUserID)
+	req.Header.Del(headerSessionID)
+
+	p := req.URL.Path
+	if !isNormalPath(p) {
+		p = normalizePath(p)
+	}
+	login := strings.HasPrefix(p, "/api/auth/") && (m.s.loginPaths[p] || isProviderCallback(p))
+
+	token := bearerToken(req)
+	if token == "" {
+		switch {
+		case req.Header.Get("Authorization") != "":
+			// Strapi accepts any bearer it can verify; only our own tokens may pass.
+			writeError(rw, http.StatusUnauthorized, "Invalid credentials: only a token issued by the access proxy is accepted")
+		case login:
+			m.serveLogin(rw, req)
+		case m.s.requireAuth:
+			writeError(rw, http.StatusUnauthorized, "Authentication required")
+		default:
+			m.next.ServeHTTP(rw, req)
+		}
+		return
+	}
+
+	e, status, msg := m.authenticate(req, token)
+	if e == nil {
+		writeError(rw, status, msg)
+		return
+	}
+	req.Header.Set("Authorization", e.strapiAuth)
+	if m.s.identityHeaders {
+		req.Header.Set(headerUserID, e.claims.Sub)
+		req.Header.Set(headerSessionID, e.claims.Sid)
+	}
+	for k, v := range m.s.upstreamHeaders {
+		req.Header.Set(k, v)
+	}
+	if login {
+		// change-password and friends answer with a new Strapi JWT: swap it too.
+		m.serveLogin(rw, req)
+		return
+	}
+	m.next.ServeHTTP(rw, req)
+}
+
+// bearerToken returns the credential of an `Authorization: Bearer` header ("" if none).
+func bearerToken(req *http.Request) string {
+	h := req.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authenticate resolves a proxy token to a live session allowed on this host, or says why not.
+func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry, int, string) {
+	nowMs := time.Now().UnixMilli()
+	e := m.cache.get(token)
+	fresh := false
+	if e == nil || nowMs-e.fetchedMs >= m.cacheTTLms {
+		var status int
+		var msg string
+		e, status, msg = m.load(req.Context(), token, e, nowMs)
+		if e == nil {
+			return nil, status, msg
+		}
+		fresh = true
+	}
+	if nowMs >= e.expMs {
+		m.cache.remove(token)
+		return nil, http.StatusUnauthorized, "Session expired"
+	}
+	host := requestHost(req.Host)
+	if m.s.audienceCheck && !e.aud.allows(host) {
+		return nil, http.StatusForbidden, "This account may not use " + host
+	}
+	if !m.alive(e.sess, host, nowMs) {
+		if fresh {
+			return nil, http.StatusUnauthorized, "Session expired"
+		}
+		// The cached copy may be stale: another replica may have extended the session.
+		var status int
+		var msg string
+		if e, status, msg = m.load(req.Context(), token, e, nowMs); e == nil {
+			return nil, status, msg
+		}
+		if !m.alive(e.sess, host, nowMs) {
+			return nil, http.StatusUnauthorized, "Session expired"
+		}
+	}
+	if m.touchDue(e.sess, host, nowMs) {
+		s, err := m.store.touchSession(req.Context(), e.claims.Sid, &touchRequest{Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding})
+		if err != nil {
+			return storeFailure(err)
+		}
+		e = newTokenEntry(e.claims, s, nowMs)
+		m.cache.put(token, e, nowMs)
+	}
+	return e, 0, ""
+}
+
+// load verifies the token (unless a cached entry already did) and reads its session from the store.
+func (m *Middleware) load(ctx context.Context, token string, old *tokenEntry, nowMs int64) (*tokenEntry, int, string) {
+	var claims tokenClaims
+	if old != nil {
+		claims = old.claims
+	} else {
+		c, err := m.keys.verify(token, time.UnixMilli(nowMs))
+		if err != nil {
+			return nil, http.StatusUnauthorized, "Invalid token: " + err.Error()
+		}
+		claims = c
+	}
+	s, err := m.store.getSession(ctx, claims.Sid)
+	if err != nil {
+		if errors.Is(err, errStoreNotFound) {
+			m.cache.remove(token)
+		}
+		return nil, storeFailureStatus(err), storeFailureMessage(err)
+	}
+	if s.UserID != claims.Sub {
+		return nil, http.StatusUnauthorized, "Invalid token"
+	}
+	e := newTokenEntry(claims, s, nowMs)
+	m.cache.put(token, e, nowMs)
+	return e, 0, ""
+}
+
+// alive applies this instance's policy to the session for this host.
+func (m *Middleware) alive(s *storeSession, host string, nowMs int64) bool {
+	if nowMs >= s.ExpiresAt || nowMs >= s.AbsoluteExpiresAt || nowMs >= s.CreatedAt+m.maxLifetimeMs {
+		return false
+	}
+	if !m.s.sliding {
+		return nowMs < s.CreatedAt+m.idleMs
+	}
+	last, ok := s.HostsLastSeen[host]
+	if !ok {
+		last = s.LastSeenAt
+	}
+	return nowMs < last+m.idleMs
+}
+
+// touchDue says whether this request should extend the session in the store: when this host has
+// not been recorded yet, or a tenth of the idle window has passed since it was, or the store's own
+// expiry lags behind this instance's window.
+func (m *Middleware) touchDue(s *storeSession, host string, nowMs int64) bool {
+	last, ok := s.HostsLastSeen[host]
+	if !ok || nowMs-last >= m.touchEveryMs {
+		return true
+	}
+	want := s.CreatedAt + m.idleMs
+	if m.s.sliding {
+		want = nowMs + m.idleMs
+	}
+	if want > s.AbsoluteExpiresAt {
+		want = s.AbsoluteExpiresAt
+	}
+	return s.ExpiresAt < want-m.touchEveryMs
+}
+
+func storeFailure(err error) (*tokenEntry, int, string) {
+	return nil, storeFailureStatus(err), storeFailureMessage(err)
+}
+
+func storeFailureStatus(err error) int {
+	if errors.Is(err, errStoreNotFound) {
+		return http.StatusUnauthorized
+	}
+	return http.StatusServiceUnavailable
+}
+
+func storeFailureMessage(err error) string {
+	if errors.Is(err, errStoreNotFound) {
+		return "Session expired or revoked"
+	}
+	return "Session service unavailable, try again shortly"
+}

@@ -1,0 +1,247 @@
+package accessproxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the plugin configuration (Traefik dynamic config, `plugin.accessproxy`).
+// Durations are strings: Traefik cannot decode time.Duration for plugins.
+type Config struct {
+	Secret          string   `json:"secret,omitempty"`
+	PreviousSecrets []string `json:"previousSecrets,omitempty"`
+
+	StoreURL     string `json:"storeURL,omitempty"`
+	StoreToken   string `json:"storeToken,omitempty"`
+	StoreTimeout string `json:"storeTimeout,omitempty"`
+	CacheTTL     string `json:"cacheTTL,omitempty"`
+
+	IdleTimeout string `json:"idleTimeout,omitempty"`
+	Sliding     bool   `json:"sliding,omitempty"`
+	MaxLifetime string `json:"maxLifetime,omitempty"`
+
+	AudienceField string `json:"audienceField,omitempty"`
+	AudienceCheck bool   `json:"audienceCheck,omitempty"`
+
+	LoginPaths    []string `json:"loginPaths,omitempty"`
+	RefreshPath   string   `json:"refreshPath,omitempty"`
+	RefreshTokens string   `json:"refreshTokens,omitempty"`
+	RefreshTTL    string   `json:"refreshTTL,omitempty"`
+	LogoutPath    string   `json:"logoutPath,omitempty"`
+	LogoutAllPath string   `json:"logoutAllPath,omitempty"`
+	SessionsPath  string   `json:"sessionsPath,omitempty"`
+
+	AllowAudienceOnRegister bool `json:"allowAudienceOnRegister,omitempty"`
+	RequireAuth             bool `json:"requireAuth,omitempty"`
+
+	BlockedPaths   []string `json:"blockedPaths,omitempty"`
+	AdminAllowFrom []string `json:"adminAllowFrom,omitempty"`
+
+	LoginRateLimit   string `json:"loginRateLimit,omitempty"`
+	LockoutThreshold int    `json:"lockoutThreshold,omitempty"`
+	LockoutDuration  string `json:"lockoutDuration,omitempty"`
+
+	Cookie CookieConfig `json:"cookie,omitempty"`
+
+	IdentityHeaders bool              `json:"identityHeaders,omitempty"`
+	UpstreamHeaders map[string]string `json:"upstreamHeaders,omitempty"`
+}
+
+// CookieConfig is the HttpOnly cookie mode.
+type CookieConfig struct {
+	Enabled  bool   `json:"enabled,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Domain   string `json:"domain,omitempty"`
+	Secure   bool   `json:"secure,omitempty"`
+	SameSite string `json:"sameSite,omitempty"`
+}
+
+// CreateConfig returns the defaults of the contract.
+func CreateConfig() *Config {
+	return &Config{
+		StoreTimeout:  "2s",
+		CacheTTL:      "5s",
+		IdleTimeout:   "30m",
+		Sliding:       true,
+		MaxLifetime:   "720h",
+		AudienceField: "audience",
+		AudienceCheck: true,
+		LoginPaths: []string{
+			"/api/auth/local", "/api/auth/local/register",
+			"/api/auth/reset-password", "/api/auth/change-password",
+		},
+		RefreshPath:      "/api/auth/local/refresh",
+		RefreshTokens:    "onRequest",
+		RefreshTTL:       "720h",
+		LogoutPath:       "/api/auth/logout",
+		LogoutAllPath:    "/api/auth/logout-all",
+		SessionsPath:     "/api/auth/sessions",
+		BlockedPaths:     []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
+		AdminAllowFrom:   []string{"127.0.0.1/32", "::1/128"},
+		LoginRateLimit:   "10/m",
+		LockoutThreshold: 5,
+		LockoutDuration:  "15m",
+		Cookie:           CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict"},
+		UpstreamHeaders:  map[string]string{},
+	}
+}
+
+// settings is the validated, parsed form of Config that the request path reads.
+type settings struct {
+	storeTimeout time.Duration
+	cacheTTL     time.Duration
+	idleTimeout  time.Duration
+	touchEvery   time.Duration
+	sliding      bool
+	maxLifetime  time.Duration
+
+	audienceField string
+	audienceCheck bool
+	requireAuth   bool
+
+	loginPaths    map[string]bool
+	refreshPath   string
+	refreshTokens string
+	refreshTTL    time.Duration
+	logoutPath    string
+	logoutAllPath string
+	sessionsPath  string
+
+	identityHeaders bool
+	upstreamHeaders map[string]string
+}
+
+const minSecretLen = 32
+
+// placeholderHints are fragments of the sample values people paste and forget.
+var placeholderHints = []string{"changeme", "change-me", "change_me", "placeholder", "example", "your-secret", "yoursecret", "replace", "xxxxxxxx", "00000000", "12345678"}
+
+func checkSecret(name, value string) error {
+	if len(value) < minSecretLen {
+		return fmt.Errorf("%s must be at least %d bytes (got %d)", name, minSecretLen, len(value))
+	}
+	lower := strings.ToLower(value)
+	for _, hint := range placeholderHints {
+		if strings.Contains(lower, hint) {
+			return fmt.Errorf("%s looks like a placeholder (contains %q): generate one with `openssl rand -base64 48`", name, hint)
+		}
+	}
+	distinct := map[rune]bool{}
+	for _, r := range value {
+		distinct[r] = true
+	}
+	if len(distinct) < 10 {
+		return fmt.Errorf("%s has too little variety to be a random secret", name)
+	}
+	return nil
+}
+
+func parseDuration(name, value string, allowZero bool) (time.Duration, error) {
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration like \"30m\" or \"2s\"", name, value)
+	}
+	if d < 0 || (d == 0 && !allowZero) {
+		return 0, fmt.Errorf("%s must be positive (got %q)", name, value)
+	}
+	return d, nil
+}
+
+func checkPath(name, p string) error {
+	if p == "" || p[0] != '/' {
+		return fmt.Errorf("%s must be an absolute path (got %q)", name, p)
+	}
+	return nil
+}
+
+// parseConfig validates everything New needs; every error names the key at fault.
+func parseConfig(c *Config) (*settings, error) {
+	if c == nil {
+		return nil, errors.New("missing configuration")
+	}
+	if err := checkSecret("secret", c.Secret); err != nil {
+		return nil, err
+	}
+	for i, s := range c.PreviousSecrets {
+		if err := checkSecret(fmt.Sprintf("previousSecrets[%d]", i), s); err != nil {
+			return nil, err
+		}
+	}
+	if c.StoreURL == "" {
+		return nil, errors.New("storeURL is required")
+	}
+	u, err := url.Parse(c.StoreURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("storeURL must be an http(s) URL (got %q)", c.StoreURL)
+	}
+	if len(c.StoreToken) < minSecretLen {
+		return nil, fmt.Errorf("storeToken must be at least %d bytes", minSecretLen)
+	}
+	s := &settings{
+		sliding:         c.Sliding,
+		audienceField:   c.AudienceField,
+		audienceCheck:   c.AudienceCheck,
+		requireAuth:     c.RequireAuth,
+		refreshTokens:   c.RefreshTokens,
+		identityHeaders: c.IdentityHeaders,
+		upstreamHeaders: map[string]string{},
+		loginPaths:      map[string]bool{},
+	}
+	if s.storeTimeout, err = parseDuration("storeTimeout", c.StoreTimeout, false); err != nil {
+		return nil, err
+	}
+	if s.cacheTTL, err = parseDuration("cacheTTL", c.CacheTTL, true); err != nil {
+		return nil, err
+	}
+	if s.idleTimeout, err = parseDuration("idleTimeout", c.IdleTimeout, false); err != nil {
+		return nil, err
+	}
+	if s.maxLifetime, err = parseDuration("maxLifetime", c.MaxLifetime, false); err != nil {
+		return nil, err
+	}
+	if s.refreshTTL, err = parseDuration("refreshTTL", c.RefreshTTL, false); err != nil {
+		return nil, err
+	}
+	// A sliding session is extended at most every tenth of its idle window, so a busy client
+	// costs one store write per window slice, not one per request.
+	s.touchEvery = s.idleTimeout / 10
+	if s.audienceField == "" {
+		return nil, errors.New("audienceField must not be empty")
+	}
+	switch s.refreshTokens {
+	case "onRequest", "always", "off":
+	default:
+		return nil, fmt.Errorf("refreshTokens must be onRequest, always or off (got %q)", s.refreshTokens)
+	}
+	for _, p := range c.LoginPaths {
+		if err := checkPath("loginPaths", p); err != nil {
+			return nil, err
+		}
+		s.loginPaths[normalizePath(p)] = true
+	}
+	for _, kv := range [][2]string{{"refreshPath", c.RefreshPath}, {"logoutPath", c.LogoutPath}, {"logoutAllPath", c.LogoutAllPath}, {"sessionsPath", c.SessionsPath}} {
+		if err := checkPath(kv[0], kv[1]); err != nil {
+			return nil, err
+		}
+	}
+	s.refreshPath = normalizePath(c.RefreshPath)
+	s.logoutPath = normalizePath(c.LogoutPath)
+	s.logoutAllPath = normalizePath(c.LogoutAllPath)
+	s.sessionsPath = normalizePath(c.SessionsPath)
+	for k, v := range c.UpstreamHeaders {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") || strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("upstreamHeaders: %q is not a valid header", k)
+		}
+		s.upstreamHeaders[k] = v
+	}
+	for _, cidr := range c.AdminAllowFrom {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return nil, fmt.Errorf("adminAllowFrom: %q is not a CIDR", cidr)
+		}
+	}
+	return s, nil
+}

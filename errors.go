@@ -1,0 +1,57 @@
+package accessproxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Errors go out in Strapi's own shape, so clients handle them like Strapi's.
+type errorBody struct {
+	Data  interface{} `json:"data"`
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Status  int    `json:"status"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+func errorName(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "ValidationError"
+	case http.StatusUnauthorized:
+		return "UnauthorizedError"
+	case http.StatusForbidden:
+		return "ForbiddenError"
+	case http.StatusNotFound:
+		return "NotFoundError"
+	case http.StatusRequestEntityTooLarge:
+		return "PayloadTooLargeError"
+	case http.StatusTooManyRequests:
+		return "RateLimitError"
+	case http.StatusServiceUnavailable:
+		return "ServiceUnavailableError"
+	}
+	return "ApplicationError"
+}
+
+func writeError(rw http.ResponseWriter, status int, message string) {
+	body, err := json.Marshal(errorBody{Error: errorDetail{Status: status, Name: errorName(status), Message: message}})
+	if err != nil {
+		body = []byte(`{"data":null,"error":{"status":500,"name":"ApplicationError","message":"internal error"}}`)
+	}
+	writeJSON(rw, status, body)
+}
+
+func writeJSON(rw http.ResponseWriter, status int, body []byte) {
+	h := rw.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(status)
+	_, _ = rw.Write(body)
+}

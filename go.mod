@@ -1,0 +1,3 @@
+module github.com/strapi-access-proxy/accessproxy
+
+go 1.22

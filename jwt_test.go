@@ -1,0 +1,151 @@
+package accessproxy
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	testSecret     = "kP3vX9qL2mZ7wR5tY8nB4cJ6hD1sF0gA-unit"
+	testSecretPrev = "Qw8eR7tY6uI5oP4aS3dF2gH1jK0lZx-prev"
+	testSecretNew  = "Mn1bV2cX3zL4kJ5hG6fD7sA8qW9eRt-other"
+	testSid        = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+)
+
+func mustRing(t *testing.T, secret string, previous ...string) *keyRing {
+	t.Helper()
+	r, err := newKeyRing(secret, previous)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func validClaims(now time.Time) tokenClaims {
+	return tokenClaims{Iss: tokenIssuer, Sub: "7", Sid: testSid, Iat: now.Unix(), Exp: now.Add(time.Hour).Unix()}
+}
+
+func TestSignVerifyRoundTrip(t *testing.T) {
+	now := time.Now()
+	r := mustRing(t, testSecret)
+	tok, err := r.sign(validClaims(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.verify(tok, now)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if c.Sub != "7" || c.Sid != testSid || c.Iss != tokenIssuer {
+		t.Fatalf("claims = %+v", c)
+	}
+	header, _ := b64.DecodeString(strings.Split(tok, ".")[0])
+	var h tokenHeader
+	if err := json.Unmarshal(header, &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Alg != "HS256" || h.Typ != "JWT" || h.Kid != keyID([]byte(testSecret)) {
+		t.Fatalf("header = %+v", h)
+	}
+	if strings.Contains(string(header), testSecret) || len(h.Kid) != 16 {
+		t.Fatalf("kid must be derived, not the key: %q", h.Kid)
+	}
+}
+
+// forge builds a token with an arbitrary header and claims, signed with key.
+func forge(header, claims string, key []byte) string {
+	input := b64.EncodeToString([]byte(header)) + "." + b64.EncodeToString([]byte(claims))
+	return input + "." + b64.EncodeToString(hs256(key, input))
+}
+
+func TestVerifyRejects(t *testing.T) {
+	now := time.Now()
+	r := mustRing(t, testSecret)
+	good, _ := r.sign(validClaims(now))
+	parts := strings.Split(good, ".")
+	kid := keyID([]byte(testSecret))
+	claims, _ := json.Marshal(validClaims(now))
+	expired := validClaims(now)
+	expired.Exp = now.Add(-time.Minute).Unix()
+	expiredJSON, _ := json.Marshal(expired)
+	tamperedClaims := validClaims(now)
+	tamperedClaims.Sub = "1"
+	tamperedJSON, _ := json.Marshal(tamperedClaims)
+	noSid := validClaims(now)
+	noSid.Sid = ""
+	noSidJSON, _ := json.Marshal(noSid)
+
+	cases := []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"empty", "", errTokenMalformed},
+		{"one segment", "abc", errTokenMalformed},
+		{"two segments", parts[0] + "." + parts[1], errTokenMalformed},
+		{"four segments", good + ".x", errTokenMalformed},
+		{"empty signature", parts[0] + "." + parts[1] + ".", errTokenMalformed},
+		{"bad base64 header", "%%%." + parts[1] + "." + parts[2], errTokenMalformed},
+		{"bad base64 signature", parts[0] + "." + parts[1] + ".***", errTokenMalformed},
+		{"alg none", b64.EncodeToString([]byte(`{"alg":"none","typ":"JWT","kid":"` + kid + `"}`)) + "." + parts[1] + ".", errTokenMalformed},
+		{"alg none with sig", forge(`{"alg":"none","typ":"JWT","kid":"`+kid+`"}`, string(claims), []byte(testSecret)), errTokenAlg},
+		{"HS512", forge(`{"alg":"HS512","typ":"JWT","kid":"`+kid+`"}`, string(claims), []byte(testSecret)), errTokenAlg},
+		{"missing kid", forge(`{"alg":"HS256","typ":"JWT"}`, string(claims), []byte(testSecret)), errTokenAlg},
+		{"unknown kid", forge(`{"alg":"HS256","typ":"JWT","kid":"0123456789abcdef"}`, string(claims), []byte(testSecret)), errTokenAlg},
+		{"tampered payload", parts[0] + "." + b64.EncodeToString(tamperedJSON) + "." + parts[2], errTokenSignature},
+		{"tampered signature", parts[0] + "." + parts[1] + "." + b64.EncodeToString([]byte("0123456789abcdef0123456789abcdef")), errTokenSignature},
+		{"other key same header", parts[0] + "." + parts[1] + "." + b64.EncodeToString(hs256([]byte(testSecretNew), parts[0]+"."+parts[1])), errTokenSignature},
+		{"expired", forge(`{"alg":"HS256","typ":"JWT","kid":"`+kid+`"}`, string(expiredJSON), []byte(testSecret)), errTokenExpired},
+		{"no sid", forge(`{"alg":"HS256","typ":"JWT","kid":"`+kid+`"}`, string(noSidJSON), []byte(testSecret)), errTokenClaims},
+		{"claims not json", forge(`{"alg":"HS256","typ":"JWT","kid":"`+kid+`"}`, `not json`, []byte(testSecret)), errTokenClaims},
+		{"unknown claim", forge(`{"alg":"HS256","typ":"JWT","kid":"`+kid+`"}`, `{"iss":"strapi-access-proxy","sub":"7","sid":"`+testSid+`","exp":9999999999,"admin":true}`, []byte(testSecret)), errTokenClaims},
+		{"wrong issuer", forge(`{"alg":"HS256","typ":"JWT","kid":"`+kid+`"}`, `{"iss":"strapi","sub":"7","sid":"`+testSid+`","exp":9999999999}`, []byte(testSecret)), errTokenClaims},
+		{"oversized", strings.Repeat("a", 5000), errTokenMalformed},
+	}
+	for _, tc := range cases {
+		_, err := r.verify(tc.token, now)
+		if err != tc.want {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestVerifyLeewayAndRotation(t *testing.T) {
+	now := time.Now()
+	old := mustRing(t, testSecretPrev)
+	c := validClaims(now)
+	c.Exp = now.Add(-2 * time.Second).Unix() // inside the leeway
+	tok, _ := old.sign(c)
+	rotated := mustRing(t, testSecret, testSecretPrev)
+	if _, err := rotated.verify(tok, now); err != nil {
+		t.Fatalf("token of a previous secret inside leeway: %v", err)
+	}
+	if _, err := mustRing(t, testSecret).verify(tok, now); err != errTokenAlg {
+		t.Fatalf("token of a dropped secret: err = %v", err)
+	}
+	newTok, _ := rotated.sign(validClaims(now))
+	if !strings.HasPrefix(newTok, rotated.active.headerB64+".") {
+		t.Fatal("rotated ring must sign with the active key")
+	}
+}
+
+func TestReadUpstreamJWT(t *testing.T) {
+	enc := func(payload string) string {
+		return "eyJhbGciOiJIUzI1NiJ9." + b64.EncodeToString([]byte(payload)) + ".sig"
+	}
+	c, err := readUpstreamJWT(enc(`{"id":12,"iat":1,"exp":1700000000}`))
+	if err != nil || c.userID != "12" || c.exp != 1700000000 {
+		t.Fatalf("legacy: %+v %v", c, err)
+	}
+	c, err = readUpstreamJWT(enc(`{"userId":"abc","sessionId":"s","type":"access","exp":1700000005}`))
+	if err != nil || c.userID != "abc" || c.exp != 1700000005 {
+		t.Fatalf("session mode: %+v %v", c, err)
+	}
+	for _, bad := range []string{"x", "a.b", enc(`{"exp":1}`), enc(`[1]`), "a.!!!.c", enc(`{"id":1,"exp":"soon"}`)} {
+		if _, err := readUpstreamJWT(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

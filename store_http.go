@@ -1,0 +1,177 @@
+package accessproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The session store client. The wire contract is docs/store-api.md.
+
+var (
+	errStoreNotFound    = errors.New("not found in the session store")
+	errStoreConflict    = errors.New("conflicting update in the session store")
+	errRefreshReused    = errors.New("refresh token reused")
+	errStoreUnavailable = errors.New("session store unavailable")
+)
+
+// maxStoreResponse bounds what the plugin reads from the store.
+const maxStoreResponse = 1 << 20
+
+type storeSession struct {
+	ID                string           `json:"id"`
+	UserID            string           `json:"userId"`
+	FamilyID          string           `json:"familyId"`
+	Host              string           `json:"host"`
+	Audience          []string         `json:"audience"`
+	StrapiJwt         string           `json:"strapiJwt"`
+	StrapiRefresh     string           `json:"strapiRefresh"`
+	UpstreamVersion   int64            `json:"upstreamVersion"`
+	CreatedAt         int64            `json:"createdAt"`
+	LastSeenAt        int64            `json:"lastSeenAt"`
+	HostsLastSeen     map[string]int64 `json:"hostsLastSeen"`
+	IdleTimeoutMs     int64            `json:"idleTimeoutMs"`
+	Sliding           bool             `json:"sliding"`
+	ExpiresAt         int64            `json:"expiresAt"`
+	AbsoluteExpiresAt int64            `json:"absoluteExpiresAt"`
+}
+
+type sessionEnvelope struct {
+	Session *storeSession `json:"session"`
+}
+
+type refreshSeed struct {
+	TokenHash string `json:"tokenHash"`
+	ExpiresAt int64  `json:"expiresAt"`
+}
+
+type createSessionRequest struct {
+	UserID            string       `json:"userId"`
+	Host              string       `json:"host"`
+	Audience          []string     `json:"audience"`
+	StrapiJwt         string       `json:"strapiJwt"`
+	StrapiRefresh     string       `json:"strapiRefresh,omitempty"`
+	IdleTimeoutMs     int64        `json:"idleTimeoutMs"`
+	Sliding           bool         `json:"sliding"`
+	AbsoluteExpiresAt int64        `json:"absoluteExpiresAt"`
+	Refresh           *refreshSeed `json:"refresh,omitempty"`
+}
+
+type touchRequest struct {
+	Host          string `json:"host"`
+	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
+	Sliding       bool   `json:"sliding"`
+}
+
+type storeError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type storeClient struct {
+	base    string
+	authz   string
+	http    *http.Client
+	timeout time.Duration
+}
+
+// newStoreHTTPClient is shared by every instance using one store; each call's deadline comes
+// from the calling instance's storeTimeout.
+func newStoreHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil, // the store is reached directly, never through an environment proxy
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}}
+}
+
+func newStoreClient(httpClient *http.Client, base, token string, timeout time.Duration) *storeClient {
+	return &storeClient{base: strings.TrimRight(base, "/"), authz: "Bearer " + token, http: httpClient, timeout: timeout}
+}
+
+// do sends one call and decodes a 2xx answer into out. Every failure that is not the store's
+// own 404/409 is errStoreUnavailable: callers fail closed on it.
+func (c *storeClient) do(ctx context.Context, method, path string, in, out interface{}) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errStoreUnavailable, err)
+	}
+	req.Header.Set("Authorization", c.authz)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errStoreUnavailable, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxStoreResponse))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errStoreUnavailable, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("%w: bad answer: %v", errStoreUnavailable, err)
+		}
+		return nil
+	}
+	var se storeError
+	_ = json.Unmarshal(raw, &se)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return errStoreNotFound
+	case resp.StatusCode == http.StatusConflict && se.Error.Code == "refresh_reused":
+		return errRefreshReused
+	case resp.StatusCode == http.StatusConflict:
+		return errStoreConflict
+	}
+	return fmt.Errorf("%w: %s %s answered %d %s", errStoreUnavailable, method, path, resp.StatusCode, se.Error.Code)
+}
+
+func (c *storeClient) sessionCall(ctx context.Context, method, path string, in interface{}) (*storeSession, error) {
+	var env sessionEnvelope
+	if err := c.do(ctx, method, path, in, &env); err != nil {
+		return nil, err
+	}
+	if env.Session == nil || env.Session.ID == "" {
+		return nil, fmt.Errorf("%w: answer without a session", errStoreUnavailable)
+	}
+	return env.Session, nil
+}
+
+func (c *storeClient) createSession(ctx context.Context, in *createSessionRequest) (*storeSession, error) {
+	return c.sessionCall(ctx, http.MethodPost, "/v1/sessions", in)
+}
+
+func (c *storeClient) getSession(ctx context.Context, id string) (*storeSession, error) {
+	return c.sessionCall(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(id), nil)
+}
+
+func (c *storeClient) touchSession(ctx context.Context, id string, in *touchRequest) (*storeSession, error) {
+	return c.sessionCall(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(id)+"/touch", in)
+}
