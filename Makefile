@@ -1,5 +1,6 @@
 # Strapi Access Proxy. `make demo` runs it, `make test` proves it (see README).
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 MODULE := github.com/strapi-access-proxy/accessproxy
 CACHE ?= $(HOME)/.cache/strapi-access-proxy
 include scripts/versions.env

@@ -66,16 +66,21 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if !isNormalPath(p) {
 		p = normalizePath(p)
 	}
-	login := strings.HasPrefix(p, "/api/auth/") && (m.s.loginPaths[p] || isProviderCallback(p))
+	if len(m.s.blockedPaths) > 0 && m.blocked(p) && !m.adminAllowed(req) {
+		m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
+		writeError(rw, http.StatusForbidden, "Forbidden")
+		return
+	}
+	if strings.HasPrefix(p, "/api/auth/") && m.serveAuthRoute(rw, req, p) {
+		return
+	}
 
-	token := bearerToken(req)
+	token, fromCookie, bad := m.credential(req)
 	if token == "" {
 		switch {
-		case req.Header.Get("Authorization") != "":
+		case bad:
 			// Strapi accepts any bearer it can verify; only our own tokens may pass.
 			writeError(rw, http.StatusUnauthorized, "Invalid credentials: only a token issued by the access proxy is accepted")
-		case login:
-			m.serveLogin(rw, req)
 		case m.s.requireAuth:
 			writeError(rw, http.StatusUnauthorized, "Authentication required")
 		default:
@@ -83,13 +88,39 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		}
 		return
 	}
-
-	e, status, msg := m.authenticate(req, token)
+	e := m.session(rw, req, token, fromCookie)
 	if e == nil {
-		writeError(rw, status, msg)
 		return
 	}
+	m.prepareUpstream(req, e, fromCookie)
+	m.next.ServeHTTP(rw, req)
+}
+
+// session authenticates a request's token and, for a cookie, checks its origin. On failure it
+// has answered the request and returns nil.
+func (m *Middleware) session(rw http.ResponseWriter, req *http.Request, token string, fromCookie bool) *tokenEntry {
+	e, status, msg := m.authenticate(req, token)
+	if e == nil {
+		if status != http.StatusServiceUnavailable {
+			m.auditReason("denied", req, "", "", msg)
+		}
+		writeError(rw, status, msg)
+		return nil
+	}
+	if fromCookie && !safeMethod(req.Method) && !originTrusted(req, e.aud) {
+		m.auditReason("denied", req, e.claims.Sub, e.claims.Sid, "cookie request without a trusted Origin")
+		writeError(rw, http.StatusForbidden, "Cross-site request refused: Origin is not in the account's audience")
+		return nil
+	}
+	return e
+}
+
+// prepareUpstream puts Strapi's JWT (and the configured headers) on an authenticated request.
+func (m *Middleware) prepareUpstream(req *http.Request, e *tokenEntry, fromCookie bool) {
 	req.Header.Set("Authorization", e.strapiAuth)
+	if fromCookie {
+		m.stripSessionCookie(req)
+	}
 	if m.s.identityHeaders {
 		req.Header.Set(headerUserID, e.claims.Sub)
 		req.Header.Set(headerSessionID, e.claims.Sid)
@@ -97,21 +128,53 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	for k, v := range m.s.upstreamHeaders {
 		req.Header.Set(k, v)
 	}
-	if login {
-		// change-password and friends answer with a new Strapi JWT: swap it too.
-		m.serveLogin(rw, req)
-		return
-	}
-	m.next.ServeHTTP(rw, req)
 }
 
-// bearerToken returns the credential of an `Authorization: Bearer` header ("" if none).
-func bearerToken(req *http.Request) string {
-	h := req.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
+// serveAuthRoute answers the proxy's own endpoints and the login routes; false means the path is
+// none of them.
+func (m *Middleware) serveAuthRoute(rw http.ResponseWriter, req *http.Request, p string) bool {
+	switch {
+	case p == m.s.refreshPath:
+		m.serveRefresh(rw, req)
+	case p == m.s.logoutPath:
+		token, _, _ := m.credential(req)
+		if token == "" {
+			writeError(rw, http.StatusUnauthorized, "Authentication required")
+			return true
+		}
+		m.serveLogout(rw, req, token)
+	case p == m.s.logoutAllPath:
+		if e := m.requireSession(rw, req); e != nil {
+			m.serveLogoutAll(rw, req, e)
+		}
+	case m.s.loginPaths[p] || isProviderCallback(p):
+		m.serveLoginRoute(rw, req, p)
+	case p == strapiRefreshPath:
+		// Strapi's own refresh needs Strapi's refresh credential, which clients never hold.
+		writeError(rw, http.StatusNotFound, "Not Found")
+	default:
+		id, ok := m.sessionsPathID(p, req)
+		if !ok {
+			return false
+		}
+		if e := m.requireSession(rw, req); e != nil {
+			m.serveSessions(rw, req, e, id)
+		}
 	}
-	return ""
+	return true
+}
+
+// strapiRefreshPath is Strapi 5's session-mode refresh route.
+const strapiRefreshPath = "/api/auth/refresh"
+
+// requireSession authenticates a request to one of the proxy's own endpoints.
+func (m *Middleware) requireSession(rw http.ResponseWriter, req *http.Request) *tokenEntry {
+	token, fromCookie, _ := m.credential(req)
+	if token == "" {
+		writeError(rw, http.StatusUnauthorized, "Authentication required")
+		return nil
+	}
+	return m.session(rw, req, token, fromCookie)
 }
 
 // authenticate resolves a proxy token to a live session allowed on this host, or says why not.

@@ -113,6 +113,14 @@ type settings struct {
 
 	identityHeaders bool
 	upstreamHeaders map[string]string
+
+	allowAudienceOnRegister bool
+	blockedPaths            []string
+	adminNets               []*net.IPNet
+	loginRate               rate
+	lockoutThreshold        int
+	lockoutDuration         time.Duration
+	cookie                  CookieConfig
 }
 
 const minSecretLen = 32
@@ -239,8 +247,42 @@ func parseConfig(c *Config) (*settings, error) {
 		s.upstreamHeaders[k] = v
 	}
 	for _, cidr := range c.AdminAllowFrom {
-		if _, _, err := net.ParseCIDR(cidr); err != nil {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
 			return nil, fmt.Errorf("adminAllowFrom: %q is not a CIDR", cidr)
+		}
+		s.adminNets = append(s.adminNets, n)
+	}
+	for _, p := range c.BlockedPaths {
+		if err := checkPath("blockedPaths", p); err != nil {
+			return nil, err
+		}
+		s.blockedPaths = append(s.blockedPaths, normalizePath(p))
+	}
+	if s.loginRate, err = parseRate(c.LoginRateLimit); err != nil {
+		return nil, err
+	}
+	if c.LockoutThreshold < 0 {
+		return nil, errors.New("lockoutThreshold must be 0 (off) or more")
+	}
+	s.lockoutThreshold = c.LockoutThreshold
+	if s.lockoutDuration, err = parseDuration("lockoutDuration", c.LockoutDuration, false); err != nil {
+		return nil, err
+	}
+	s.allowAudienceOnRegister = c.AllowAudienceOnRegister
+	s.cookie = c.Cookie
+	if s.cookie.Enabled {
+		if s.cookie.Name == "" || strings.ContainsAny(s.cookie.Name, " ;,=\t\r\n") {
+			return nil, fmt.Errorf("cookie.name %q is not a valid cookie name", s.cookie.Name)
+		}
+		switch strings.ToLower(s.cookie.SameSite) {
+		case "strict", "lax":
+		case "none":
+			if !s.cookie.Secure {
+				return nil, errors.New("cookie.sameSite None needs cookie.secure true (browsers refuse it otherwise)")
+			}
+		default:
+			return nil, fmt.Errorf("cookie.sameSite must be Strict, Lax or None (got %q)", s.cookie.SameSite)
 		}
 	}
 	return s, nil

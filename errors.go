@@ -55,3 +55,12 @@ func writeJSON(rw http.ResponseWriter, status int, body []byte) {
 	rw.WriteHeader(status)
 	_, _ = rw.Write(body)
 }
+
+func writeJSONValue(rw http.ResponseWriter, status int, v interface{}) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(rw, http.StatusInternalServerError, "internal error")
+		return
+	}
+	writeJSON(rw, status, body)
+}

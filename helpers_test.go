@@ -1,9 +1,16 @@
 package accessproxy
 
 import (
+	"io"
 	"os"
 	"testing"
+	"time"
 )
+
+func TestMain(m *testing.M) {
+	auditOutput = discard
+	os.Exit(m.Run())
+}
 
 func mustOpen(t *testing.T, name string) *os.File {
 	t.Helper()
@@ -14,3 +21,7 @@ func mustOpen(t *testing.T, name string) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+func timeNow() time.Time { return time.Now() }
+
+var discard = io.Discard

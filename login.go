@@ -20,9 +20,70 @@ const maxLoginBody = 1 << 20
 // strapiRefreshCookie is the prefix of Strapi 5's refresh cookies (`strapi_up_refresh` and its `.sig`).
 const strapiRefreshCookie = "strapi_up_refresh"
 
+// serveLoginRoute runs a login request through the edge checks (body rules, rate limit, lockout),
+// lets Strapi answer it and swaps the credentials in the answer.
+func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, p string) {
+	var body map[string]interface{}
+	identifier := ""
+	if req.Method == http.MethodPost || req.Method == http.MethodPut {
+		var err error
+		if body, err = readJSONBody(req); err != nil {
+			writeError(rw, http.StatusRequestEntityTooLarge, "Request body too large")
+			return
+		}
+		if _, set := body[m.s.audienceField]; set && p == registerPath && !m.s.allowAudienceOnRegister {
+			m.auditReason("denied", req, "", "", "register body sets "+m.s.audienceField)
+			writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be set at registration")
+			return
+		}
+		if p == localLoginPath {
+			identifier = loginIdentifier(body)
+		}
+		status, wait, err := m.checkLoginLimits(req.Context(), clientIP(req), identifier)
+		if err != nil {
+			// No counter, no attempt: a store outage must not open the door to unlimited guesses.
+			writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
+			return
+		}
+		if status != 0 {
+			m.auditReason("login_locked", req, "", "", "rate limit or lockout")
+			rw.Header().Set("Retry-After", strconv.FormatInt(wait, 10))
+			writeError(rw, status, "Too many login attempts, try again later")
+			return
+		}
+	}
+	token, fromCookie, bad := m.credential(req)
+	if bad {
+		writeError(rw, http.StatusUnauthorized, "Invalid credentials: only a token issued by the access proxy is accepted")
+		return
+	}
+	if token != "" {
+		// change-password and friends need the caller's session, and answer with a new Strapi JWT.
+		e := m.session(rw, req, token, fromCookie)
+		if e == nil {
+			return
+		}
+		m.prepareUpstream(req, e, fromCookie)
+	}
+	status, sess := m.serveLogin(rw, req, m.wantsRefresh(body))
+	m.recordLoginOutcome(req.Context(), identifier, status)
+	switch {
+	case sess != nil:
+		m.audit("login_ok", req, sess.UserID, sess.ID)
+	case status == http.StatusBadRequest:
+		m.audit("login_failed", req, "", "")
+	}
+}
+
+const (
+	localLoginPath = "/api/auth/local"
+	registerPath   = "/api/auth/local/register"
+)
+
 // serveLogin lets Strapi answer a login request, then replaces the Strapi JWT in its answer with
-// a proxy token. Whatever goes wrong, the Strapi JWT never reaches the client.
-func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request) {
+// a proxy token. Whatever goes wrong, the Strapi JWT never reaches the client. It returns the
+// status sent and the session created, if any.
+func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, wantRefresh bool) (int, *storeSession) {
 	// The body is rewritten, so ask for one we can read.
 	req.Header.Set("Accept-Encoding", "identity")
 	buf := newBufferedResponse()
@@ -31,75 +92,88 @@ func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request) {
 
 	if buf.overflow {
 		writeError(rw, http.StatusBadGateway, "Login response too large")
-		return
+		return http.StatusBadGateway, nil
 	}
 	if buf.status < 200 || buf.status > 299 {
 		buf.copyTo(rw, buf.body.Bytes())
-		return
+		return buf.status, nil
 	}
 	body, err := decodedBody(buf)
 	if err != nil {
 		writeError(rw, http.StatusBadGateway, "Unreadable login response")
-		return
+		return http.StatusBadGateway, nil
 	}
-	out, status, msg := m.swapLoginBody(req, body)
+	res, status, msg := m.swapLoginBody(req, body, wantRefresh)
 	if status != 0 {
 		writeError(rw, status, msg)
-		return
+		return status, nil
 	}
 	h := buf.header
 	h.Del("Content-Encoding")
 	h.Del("Etag")
 	h.Del("Content-Md5")
 	h.Set("Cache-Control", "no-store")
-	buf.copyTo(rw, out)
+	if res.sess != nil {
+		m.setSessionCookie(buf, res.token, res.sess)
+	}
+	buf.copyTo(rw, res.body)
+	return buf.status, res.sess
+}
+
+// swapped is the outcome of swapLoginBody: the body to send and, when credentials were swapped,
+// the new session and its proxy token.
+type swapped struct {
+	body  []byte
+	sess  *storeSession
+	token string
 }
 
 // swapLoginBody returns the body to send: unchanged when it carries no credentials, else with
-// `jwt` replaced by a new proxy token and Strapi's refresh token taken out. A non-zero status
-// means: answer that error instead.
-func (m *Middleware) swapLoginBody(req *http.Request, body []byte) ([]byte, int, string) {
+// `jwt` replaced by a new proxy token, Strapi's refresh token taken out and, when asked for, the
+// proxy's own refresh token put in. A non-zero status means: answer that error instead.
+func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh bool) (swapped, int, string) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return body, 0, ""
+		return swapped{body: body}, 0, ""
 	}
 	var obj map[string]interface{}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, http.StatusBadGateway, "Unreadable login response"
+		return swapped{}, http.StatusBadGateway, "Unreadable login response"
 	}
 	rawJWT, hasJWT := obj["jwt"]
 	strapiRefresh, _ := obj["refreshToken"].(string)
 	_, hasRefresh := obj["refreshToken"]
 	if !hasJWT && !hasRefresh {
-		return body, 0, ""
+		return swapped{body: body}, 0, ""
 	}
 	delete(obj, "refreshToken")
 	strapiJWT, _ := rawJWT.(string)
 	if strapiJWT == "" {
-		return nil, http.StatusBadGateway, "Login response without a usable token"
+		return swapped{}, http.StatusBadGateway, "Login response without a usable token"
 	}
 	up, err := readUpstreamJWT(strapiJWT)
 	if err != nil {
-		return nil, http.StatusBadGateway, "Login response with an unreadable token"
+		return swapped{}, http.StatusBadGateway, "Login response with an unreadable token"
 	}
 
 	host := requestHost(req.Host)
 	aud := userAudience(obj["user"], m.s.audienceField)
 	if m.s.audienceCheck && !parseAudience(aud).allows(host) {
-		return nil, http.StatusForbidden, "This account may not use " + host
+		return swapped{}, http.StatusForbidden, "This account may not use " + host
 	}
 
 	now := time.Now()
 	nowMs := now.UnixMilli()
-	absMs := nowMs + m.maxLifetimeMs
-	if up.exp > 0 && up.exp*1000 < absMs {
-		absMs = up.exp * 1000
+	capMs := int64(0) // the Strapi JWT's own expiry, when it has one
+	if up.exp > 0 {
+		capMs = up.exp * 1000
 	}
+	absMs := capAt(nowMs+m.maxLifetimeMs, capMs)
 	if absMs <= nowMs+1000 {
-		return nil, http.StatusBadGateway, "Login response with an expired token"
+		return swapped{}, http.StatusBadGateway, "Login response with an expired token"
 	}
-	sess, err := m.store.createSession(req.Context(), &createSessionRequest{
+	create := &createSessionRequest{
 		UserID:            up.userID,
 		Host:              host,
 		Audience:          aud,
@@ -108,25 +182,42 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte) ([]byte, int,
 		IdleTimeoutMs:     m.idleMs,
 		Sliding:           m.s.sliding,
 		AbsoluteExpiresAt: absMs,
-	})
-	if err != nil {
-		return nil, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
 	}
-	claims := tokenClaims{Iss: tokenIssuer, Sub: sess.UserID, Sid: sess.ID, Iat: now.Unix(), Exp: sess.AbsoluteExpiresAt / 1000}
-	token, err := m.keys.sign(claims)
-	if err != nil {
-		return nil, http.StatusInternalServerError, "Could not issue a token"
+	refresh := ""
+	if wantRefresh {
+		var hash string
+		if refresh, hash, err = newRefreshToken(); err != nil {
+			return swapped{}, http.StatusInternalServerError, "Could not issue a token"
+		}
+		create.Refresh = &refreshSeed{TokenHash: hash, ExpiresAt: capAt(nowMs+m.s.refreshTTL.Milliseconds(), capMs)}
 	}
-	m.cache.put(token, newTokenEntry(claims, sess, nowMs), nowMs)
-
+	sess, err := m.store.createSession(req.Context(), create)
+	if err != nil {
+		return swapped{}, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
+	}
+	token, err := m.issueToken(sess, now)
+	if err != nil {
+		return swapped{}, http.StatusInternalServerError, "Could not issue a token"
+	}
 	obj["jwt"] = token
+	if refresh != "" {
+		obj["refreshToken"] = refresh
+	}
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(obj); err != nil {
-		return nil, http.StatusInternalServerError, "Could not write the login response"
+		return swapped{}, http.StatusInternalServerError, "Could not write the login response"
 	}
-	return bytes.TrimRight(out.Bytes(), "\n"), 0, ""
+	return swapped{body: bytes.TrimRight(out.Bytes(), "\n"), sess: sess, token: token}, 0, ""
+}
+
+// capAt returns v, or limit when limit is set (> 0) and earlier.
+func capAt(v, limit int64) int64 {
+	if limit > 0 && limit < v {
+		return limit
+	}
+	return v
 }
 
 // userAudience reads the audience attribute of the login response's user: a string of hosts

@@ -175,3 +175,84 @@ func (c *storeClient) getSession(ctx context.Context, id string) (*storeSession,
 func (c *storeClient) touchSession(ctx context.Context, id string, in *touchRequest) (*storeSession, error) {
 	return c.sessionCall(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(id)+"/touch", in)
 }
+
+// deleteSession revokes one session (with withFamily, its refresh family and every session of it).
+func (c *storeClient) deleteSession(ctx context.Context, id string, withFamily bool) (int, error) {
+	path := "/v1/sessions/" + url.PathEscape(id)
+	if withFamily {
+		path += "?family=1"
+	}
+	var out deletedResponse
+	err := c.do(ctx, http.MethodDelete, path, nil, &out)
+	return out.Deleted, err
+}
+
+type deletedResponse struct {
+	Deleted int `json:"deleted"`
+}
+
+func (c *storeClient) deleteUserSessions(ctx context.Context, userID string) (int, error) {
+	var out deletedResponse
+	err := c.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(userID)+"/sessions", nil, &out)
+	return out.Deleted, err
+}
+
+type sessionList struct {
+	Sessions []storeSession `json:"sessions"`
+}
+
+func (c *storeClient) listUserSessions(ctx context.Context, userID string) ([]storeSession, error) {
+	var out sessionList
+	err := c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(userID)+"/sessions", nil, &out)
+	return out.Sessions, err
+}
+
+type rotateRequest struct {
+	TokenHash     string `json:"tokenHash"`
+	NewTokenHash  string `json:"newTokenHash"`
+	Host          string `json:"host"`
+	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
+	Sliding       bool   `json:"sliding"`
+	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
+}
+
+type rotateResponse struct {
+	Session          *storeSession `json:"session"`
+	RefreshExpiresAt int64         `json:"refreshExpiresAt"`
+}
+
+// rotateRefresh spends a refresh token for a new one and a new session (errRefreshReused: the
+// token was already spent and the store revoked its family).
+func (c *storeClient) rotateRefresh(ctx context.Context, in *rotateRequest) (*rotateResponse, error) {
+	var out rotateResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/refresh", in, &out); err != nil {
+		return nil, err
+	}
+	if out.Session == nil || out.Session.ID == "" {
+		return nil, fmt.Errorf("%w: answer without a session", errStoreUnavailable)
+	}
+	return &out, nil
+}
+
+type counterRequest struct {
+	WindowMs int64 `json:"windowMs"`
+	By       int64 `json:"by"`
+}
+
+type counterResponse struct {
+	Count   int64 `json:"count"`
+	ResetAt int64 `json:"resetAt"`
+}
+
+// incrCounter adds by (0 reads) to a fixed-window counter shared by every replica.
+func (c *storeClient) incrCounter(ctx context.Context, key string, window time.Duration, by int64) (*counterResponse, error) {
+	var out counterResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/counters/"+url.PathEscape(key)+"/incr", &counterRequest{WindowMs: window.Milliseconds(), By: by}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (c *storeClient) deleteCounter(ctx context.Context, key string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/counters/"+url.PathEscape(key), nil, nil)
+}

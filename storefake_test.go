@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -16,13 +17,28 @@ import (
 type fakeStore struct {
 	mu       sync.Mutex
 	sessions map[string]*storeSession
+	families map[string]*fakeFamily
+	tokens   map[string]*fakeRefresh // by hash
+	counters map[string]*counterResponse
 	calls    map[string]int
 	down     bool
 	srv      *httptest.Server
 }
 
+type fakeFamily struct {
+	userID, jwt string
+	audience    []string
+	expiresAt   int64
+}
+
+type fakeRefresh struct {
+	family, session string
+	spent           bool
+}
+
 func newFakeStore(t *testing.T) *fakeStore {
-	f := &fakeStore{sessions: map[string]*storeSession{}, calls: map[string]int{}}
+	f := &fakeStore{sessions: map[string]*storeSession{}, families: map[string]*fakeFamily{}, tokens: map[string]*fakeRefresh{},
+		counters: map[string]*counterResponse{}, calls: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close() })
 	return f
@@ -38,6 +54,12 @@ func (f *fakeStore) setDown(down bool) {
 	f.mu.Lock()
 	f.down = down
 	f.mu.Unlock()
+}
+
+func (f *fakeStore) live() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sessions)
 }
 
 func (f *fakeStore) only() *storeSession {
@@ -56,53 +78,160 @@ func newID() string {
 	return b64.EncodeToString(b)
 }
 
+func (f *fakeStore) newSession(userID, host string, aud []string, jwt, family string, idle int64, sliding bool, abs, now int64) *storeSession {
+	exp := now + idle
+	if exp > abs {
+		exp = abs
+	}
+	s := &storeSession{ID: newID(), UserID: userID, FamilyID: family, Host: host, Audience: aud, StrapiJwt: jwt,
+		UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{host: now},
+		IdleTimeoutMs: idle, Sliding: sliding, ExpiresAt: exp, AbsoluteExpiresAt: abs}
+	f.sessions[s.ID] = s
+	return s
+}
+
+func (f *fakeStore) revokeFamily(id string) int {
+	n := 0
+	for sid, s := range f.sessions {
+		if s.FamilyID == id {
+			delete(f.sessions, sid)
+			n++
+		}
+	}
+	delete(f.families, id)
+	return n
+}
+
+func reply(w http.ResponseWriter, status int, v interface{}) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func replyError(w http.ResponseWriter, status int, code string) {
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":{"code":"` + code + `","message":"` + code + `"}}`))
+}
+
 func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
-		w.WriteHeader(http.StatusServiceUnavailable)
+		replyError(w, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+testStoreToken {
-		w.WriteHeader(http.StatusUnauthorized)
+		replyError(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	now := time.Now().UnixMilli()
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v1/sessions"), "/")
+	path := r.URL.Path
 	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/v1/sessions":
+	case r.Method == http.MethodPost && path == "/v1/sessions":
 		f.calls["create"]++
 		var in createSessionRequest
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.StrapiJwt == "" {
-			w.WriteHeader(http.StatusBadRequest)
+			replyError(w, http.StatusBadRequest, "bad_request")
 			return
 		}
-		exp := now + in.IdleTimeoutMs
-		if exp > in.AbsoluteExpiresAt {
-			exp = in.AbsoluteExpiresAt
+		family := ""
+		if in.Refresh != nil {
+			family = newID()
+			f.families[family] = &fakeFamily{userID: in.UserID, jwt: in.StrapiJwt, audience: in.Audience, expiresAt: in.Refresh.ExpiresAt}
 		}
-		s := &storeSession{ID: newID(), UserID: in.UserID, Host: in.Host, Audience: in.Audience, StrapiJwt: in.StrapiJwt,
-			StrapiRefresh: in.StrapiRefresh, UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now,
-			HostsLastSeen: map[string]int64{in.Host: now}, IdleTimeoutMs: in.IdleTimeoutMs, Sliding: in.Sliding,
-			ExpiresAt: exp, AbsoluteExpiresAt: in.AbsoluteExpiresAt}
-		f.sessions[s.ID] = s
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(sessionEnvelope{Session: s})
-	case len(parts) >= 2 && parts[0] == "":
-		s := f.sessions[parts[1]]
+		s := f.newSession(in.UserID, in.Host, in.Audience, in.StrapiJwt, family, in.IdleTimeoutMs, in.Sliding, in.AbsoluteExpiresAt, now)
+		s.StrapiRefresh = in.StrapiRefresh
+		if in.Refresh != nil {
+			f.tokens[in.Refresh.TokenHash] = &fakeRefresh{family: family, session: s.ID}
+		}
+		reply(w, http.StatusCreated, sessionEnvelope{Session: s})
+	case r.Method == http.MethodPost && path == "/v1/refresh":
+		f.calls["refresh"]++
+		var in rotateRequest
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			replyError(w, http.StatusBadRequest, "bad_request")
+			return
+		}
+		tok := f.tokens[in.TokenHash]
+		if tok == nil || f.families[tok.family] == nil || f.families[tok.family].expiresAt <= now {
+			replyError(w, http.StatusNotFound, "not_found")
+			return
+		}
+		if tok.spent {
+			f.revokeFamily(tok.family)
+			replyError(w, http.StatusConflict, "refresh_reused")
+			return
+		}
+		tok.spent = true
+		delete(f.sessions, tok.session)
+		fam := f.families[tok.family]
+		abs := now + in.MaxLifetimeMs
+		if abs > fam.expiresAt {
+			abs = fam.expiresAt
+		}
+		s := f.newSession(fam.userID, in.Host, fam.audience, fam.jwt, tok.family, in.IdleTimeoutMs, in.Sliding, abs, now)
+		f.tokens[in.NewTokenHash] = &fakeRefresh{family: tok.family, session: s.ID}
+		reply(w, http.StatusOK, rotateResponse{Session: s, RefreshExpiresAt: fam.expiresAt})
+	case strings.HasPrefix(path, "/v1/counters/"):
+		f.calls["counter"]++
+		key := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/counters/"), "/incr")
+		if r.Method == http.MethodDelete {
+			delete(f.counters, key)
+			reply(w, http.StatusOK, deletedResponse{})
+			return
+		}
+		var in counterRequest
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		c := f.counters[key]
+		if c == nil || c.ResetAt <= now {
+			c = &counterResponse{ResetAt: now + in.WindowMs}
+			f.counters[key] = c
+		}
+		c.Count += in.By
+		reply(w, http.StatusOK, c)
+	case strings.HasPrefix(path, "/v1/users/") && strings.HasSuffix(path, "/sessions"):
+		user := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/users/"), "/sessions")
+		out := sessionList{Sessions: []storeSession{}}
+		n := 0
+		for id, s := range f.sessions {
+			if s.UserID != user || s.ExpiresAt <= now {
+				continue
+			}
+			if r.Method == http.MethodDelete {
+				delete(f.sessions, id)
+				n++
+				continue
+			}
+			c := *s
+			c.StrapiJwt, c.StrapiRefresh = "", ""
+			out.Sessions = append(out.Sessions, c)
+		}
+		if r.Method == http.MethodDelete {
+			for id, fam := range f.families {
+				if fam.userID == user {
+					delete(f.families, id)
+				}
+			}
+			reply(w, http.StatusOK, deletedResponse{Deleted: n})
+			return
+		}
+		sort.Slice(out.Sessions, func(i, j int) bool { return out.Sessions[i].CreatedAt < out.Sessions[j].CreatedAt })
+		reply(w, http.StatusOK, out)
+	case strings.HasPrefix(path, "/v1/sessions/"):
+		parts := strings.Split(strings.TrimPrefix(path, "/v1/sessions/"), "/")
+		s := f.sessions[parts[0]]
 		if s == nil || now >= s.ExpiresAt || now >= s.AbsoluteExpiresAt {
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such session"}}`))
+			replyError(w, http.StatusNotFound, "not_found")
 			return
 		}
 		switch {
-		case r.Method == http.MethodGet && len(parts) == 2:
+		case r.Method == http.MethodGet && len(parts) == 1:
 			f.calls["get"]++
-		case r.Method == http.MethodPost && len(parts) == 3 && parts[2] == "touch":
+		case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "touch":
 			f.calls["touch"]++
 			var in touchRequest
 			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-				w.WriteHeader(http.StatusBadRequest)
+				replyError(w, http.StatusBadRequest, "bad_request")
 				return
 			}
 			want := s.CreatedAt + in.IdleTimeoutMs
@@ -122,17 +251,22 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			hosts[in.Host] = now
 			s.HostsLastSeen = hosts
 			s.LastSeenAt = now
-		case r.Method == http.MethodDelete && len(parts) == 2:
+		case r.Method == http.MethodDelete && len(parts) == 1:
 			f.calls["delete"]++
+			n := 1
 			delete(f.sessions, s.ID)
-			_, _ = w.Write([]byte(`{"deleted":1}`))
+			if r.URL.Query().Get("family") == "1" && s.FamilyID != "" {
+				n += f.revokeFamily(s.FamilyID)
+			}
+			reply(w, http.StatusOK, deletedResponse{Deleted: n})
 			return
 		default:
-			w.WriteHeader(http.StatusNotFound)
+			replyError(w, http.StatusNotFound, "not_found")
 			return
 		}
-		_ = json.NewEncoder(w).Encode(sessionEnvelope{Session: s})
+		c := *s
+		reply(w, http.StatusOK, sessionEnvelope{Session: &c})
 	default:
-		w.WriteHeader(http.StatusNotFound)
+		replyError(w, http.StatusNotFound, "not_found")
 	}
 }

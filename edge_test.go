@@ -1,0 +1,229 @@
+package accessproxy
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoginRateLimitSharedAcrossInstances(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.LoginRateLimit = "3/m" })
+	cfg := CreateConfig()
+	cfg.Secret, cfg.StoreURL, cfg.StoreToken, cfg.LoginRateLimit = testSecret, hs.store.srv.URL, testStoreToken, "3/m"
+	other, err := New(context.Background(), hs.strapi, cfg, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := []int{}
+	for i := 0; i < 4; i++ {
+		h := hs.h
+		if i%2 == 1 {
+			h = other
+		}
+		req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/local", strings.NewReader(`{"identifier":"ann","password":"right"}`))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		codes = append(codes, rec.Code)
+		if i == 3 && (rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "RateLimitError")) {
+			t.Fatalf("429 without Retry-After or error body: %v %s", rec.Header(), rec.Body.String())
+		}
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 200 || codes[3] != http.StatusTooManyRequests {
+		t.Fatalf("codes %v", codes)
+	}
+}
+
+func TestLockoutAndSuccessClearsFailures(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.LockoutThreshold = 3; c.LockoutDuration = "400ms"; c.LoginRateLimit = "100/m" })
+	fail := func() int {
+		return hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"Ann","password":"wrong"}`).Code
+	}
+	right := func() int {
+		return hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`).Code
+	}
+	if fail() != 400 || fail() != 400 || right() != 200 {
+		t.Fatal("two failures then success")
+	}
+	// The success cleared them: three more failures are needed to lock.
+	if fail() != 400 || fail() != 400 || fail() != 400 {
+		t.Fatal("failures before the lock pass Strapi's 400 through")
+	}
+	seen := len(hs.strapi.seen)
+	if code := right(); code != http.StatusTooManyRequests {
+		t.Fatalf("right password on a locked account: %d", code)
+	}
+	if len(hs.strapi.seen) != seen {
+		t.Fatal("a locked attempt reached Strapi")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if code := right(); code != 200 {
+		t.Fatalf("after the lock ended: %d", code)
+	}
+}
+
+func TestRegisterCannotSetAudience(t *testing.T) {
+	hs := newHarness(t, nil)
+	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local/register", "", `{"username":"x","email":"x@x.io","password":"right","audience":"*"}`)
+	if rec.Code != http.StatusBadRequest || len(hs.strapi.seen) != 0 {
+		t.Fatalf("%d, reached Strapi %d times", rec.Code, len(hs.strapi.seen))
+	}
+	hs = newHarness(t, func(c *Config) { c.AllowAudienceOnRegister = true })
+	if rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local/register", "", `{"username":"x","email":"x@x.io","password":"right","audience":"a.localhost"}`); rec.Code != http.StatusOK {
+		t.Fatalf("opt-in: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestBlockedPathsAndSpellings(t *testing.T) {
+	hs := newHarness(t, nil)
+	for _, p := range []string{"/admin", "/Admin", "//admin", "/%61dmin", "/admin/", "/ADMIN/login", "/x/../admin", "/%2561dmin", "/content-manager/collection-types", "/upload"} {
+		req := httptest.NewRequest(http.MethodGet, "http://a.localhost/", nil)
+		req.URL.Path = p
+		req.URL.RawPath = ""
+		if strings.Contains(p, "%") {
+			req = httptest.NewRequest(http.MethodGet, "http://a.localhost"+p, nil)
+		}
+		req.RemoteAddr = "203.0.113.9:5555"
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s from outside: %d", p, rec.Code)
+		}
+		req.RemoteAddr = "127.0.0.1:5555"
+		rec = httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s from loopback: %d", p, rec.Code)
+		}
+	}
+	for _, p := range []string{"/administrator", "/api/admin-notes", "/uploads/a.png"} {
+		req := httptest.NewRequest(http.MethodGet, "http://a.localhost"+p, nil)
+		req.RemoteAddr = "203.0.113.9:5555"
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s is not an admin path: %d", p, rec.Code)
+		}
+	}
+}
+
+func TestCookieModeAndCSRF(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.Cookie.Enabled = true })
+	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`)
+	var cookie *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "ap_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.MaxAge <= 0 {
+		t.Fatalf("cookie %+v", cookie)
+	}
+	if cookie.Value != decodeMap(t, rec)["jwt"] {
+		t.Fatal("cookie must carry the proxy token")
+	}
+	send := func(method, origin string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "http://a.localhost/api/articles", nil)
+		req.AddCookie(cookie)
+		req.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec = send(http.MethodGet, "")
+	if rec.Code != http.StatusOK || decodeMap(t, rec)["authorization"] != "Bearer "+hs.strapi.jwt {
+		t.Fatalf("GET with cookie: %d %s", rec.Code, rec.Body.String())
+	}
+	last := hs.strapi.seen[len(hs.strapi.seen)-1]
+	if strings.Contains(last.Header.Get("Cookie"), "ap_session") || !strings.Contains(last.Header.Get("Cookie"), "theme=dark") {
+		t.Fatalf("upstream Cookie header %q", last.Header.Get("Cookie"))
+	}
+	if rec := send(http.MethodPost, ""); rec.Code != http.StatusForbidden {
+		t.Fatalf("POST by cookie without Origin: %d", rec.Code)
+	}
+	if rec := send(http.MethodPost, "https://evil.example.org"); rec.Code != http.StatusForbidden {
+		t.Fatalf("POST by cookie from a foreign origin: %d", rec.Code)
+	}
+	if rec := send(http.MethodPost, "https://a.localhost"); rec.Code != http.StatusOK {
+		t.Fatalf("POST by cookie from the audience: %d", rec.Code)
+	}
+	req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/logout", nil)
+	req.AddCookie(cookie)
+	rec = httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("logout by cookie: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func TestKeyRotationThroughTheMiddleware(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.Secret = testSecretPrev })
+	oldTok := hs.login("a.localhost")
+	cfg := CreateConfig()
+	cfg.Secret, cfg.PreviousSecrets, cfg.StoreURL, cfg.StoreToken = testSecret, []string{testSecretPrev}, hs.store.srv.URL, testStoreToken
+	rotated, err := New(context.Background(), hs.strapi, cfg, "rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(h http.Handler, tok string) int {
+		req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/users/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := get(rotated, oldTok); code != http.StatusOK {
+		t.Fatalf("token of the previous secret: %d", code)
+	}
+	cfg.PreviousSecrets = nil
+	dropped, _ := New(context.Background(), hs.strapi, cfg, "dropped")
+	if code := get(dropped, oldTok); code != http.StatusUnauthorized {
+		t.Fatalf("token of a dropped secret: %d", code)
+	}
+}
+
+func TestIdentityAndSecretHeaders(t *testing.T) {
+	hs := newHarness(t, func(c *Config) {
+		c.UpstreamHeaders = map[string]string{"X-Api-Key": "server-side-key"}
+	})
+	req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/articles", nil)
+	req.Header.Set(headerUserID, "1")
+	req.Header.Set(headerSessionID, "forged")
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	echo := decodeMap(t, rec)
+	if echo["apiKey"] != "" || echo["userId"] != "" || echo["sessionId"] != "" {
+		t.Fatalf("anonymous request got %v", echo)
+	}
+	tok := hs.login("a.localhost")
+	echo = decodeMap(t, hs.do(http.MethodGet, "a.localhost", "/api/articles", tok, ""))
+	if echo["apiKey"] != "server-side-key" || echo["userId"] != "" {
+		t.Fatalf("authenticated request got %v (identity headers are off)", echo)
+	}
+}
+
+func TestAuditLinesCarryNoToken(t *testing.T) {
+	var buf bytes.Buffer
+	auditOutput = &buf
+	defer func() { auditOutput = discard }()
+	hs := newHarness(t, nil)
+	tok := hs.login("a.localhost")
+	hs.do(http.MethodGet, "b.localhost", "/api/users/me", tok, "")
+	hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"wrong"}`)
+	hs.do(http.MethodPost, "a.localhost", "/api/auth/logout", tok, "")
+	out := buf.String()
+	for _, event := range []string{`"event":"login_ok"`, `"event":"denied"`, `"event":"login_failed"`, `"event":"logout"`} {
+		if !strings.Contains(out, event) {
+			t.Errorf("no %s line in:\n%s", event, out)
+		}
+	}
+	if strings.Contains(out, tok) || strings.Contains(out, hs.strapi.jwt) || strings.Contains(out, "right") {
+		t.Fatalf("audit leaks a credential:\n%s", out)
+	}
+}

@@ -1,0 +1,124 @@
+package accessproxy
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Refresh tokens are opaque: "apr_" and 256 random bits. The store keeps only their SHA-256.
+const refreshPrefix = "apr_"
+
+func newRefreshToken() (token, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	token = refreshPrefix + b64.EncodeToString(b)
+	return token, refreshHash(token), nil
+}
+
+func refreshHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func validRefreshShape(token string) bool {
+	return len(token) == len(refreshPrefix)+43 && strings.HasPrefix(token, refreshPrefix)
+}
+
+// wantsRefresh applies `refreshTokens` to a login request body.
+func (m *Middleware) wantsRefresh(body map[string]interface{}) bool {
+	switch m.s.refreshTokens {
+	case "always":
+		return true
+	case "onRequest":
+		v, _ := body["requestRefresh"].(bool)
+		return v
+	}
+	return false
+}
+
+type refreshRequestBody struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+type tokenPair struct {
+	JWT          string `json:"jwt"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+// serveRefresh answers `POST refreshPath {"refreshToken"}` with a new token pair. The presented
+// refresh token is spent; presenting it again revokes every session of that login.
+func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
+		return
+	}
+	body, err := readJSONBody(req)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "Body must be a JSON object of at most 64 KiB")
+		return
+	}
+	presented, _ := body["refreshToken"].(string)
+	if presented == "" {
+		writeError(rw, http.StatusBadRequest, "refreshToken is required")
+		return
+	}
+	if !validRefreshShape(presented) {
+		writeError(rw, http.StatusUnauthorized, "Invalid refresh token")
+		return
+	}
+	next, nextHash, err := newRefreshToken()
+	if err != nil {
+		writeError(rw, http.StatusInternalServerError, "Could not issue a token")
+		return
+	}
+	host := requestHost(req.Host)
+	out, err := m.store.rotateRefresh(req.Context(), &rotateRequest{
+		TokenHash: refreshHash(presented), NewTokenHash: nextHash, Host: host,
+		IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.maxLifetimeMs,
+	})
+	switch {
+	case errors.Is(err, errRefreshReused):
+		m.audit("refresh_reuse", req, "", "")
+		writeError(rw, http.StatusUnauthorized, "Refresh token already used: every session of this login was revoked")
+		return
+	case errors.Is(err, errStoreNotFound):
+		writeError(rw, http.StatusUnauthorized, "Invalid or expired refresh token")
+		return
+	case err != nil:
+		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
+		return
+	}
+	sess := out.Session
+	if m.s.audienceCheck && !parseAudience(sess.Audience).allows(host) {
+		_, _ = m.store.deleteSession(req.Context(), sess.ID, false)
+		writeError(rw, http.StatusForbidden, "This account may not use "+host)
+		return
+	}
+	token, err := m.issueToken(sess, time.Now())
+	if err != nil {
+		writeError(rw, http.StatusInternalServerError, "Could not issue a token")
+		return
+	}
+	m.audit("refresh", req, sess.UserID, sess.ID)
+	m.setSessionCookie(rw, token, sess)
+	writeJSONValue(rw, http.StatusOK, tokenPair{JWT: token, RefreshToken: next})
+}
+
+// issueToken signs a proxy token for a session and caches it, so its first use costs nothing.
+func (m *Middleware) issueToken(sess *storeSession, now time.Time) (string, error) {
+	claims := tokenClaims{Iss: tokenIssuer, Sub: sess.UserID, Sid: sess.ID, Iat: now.Unix(), Exp: sess.AbsoluteExpiresAt / 1000}
+	token, err := m.keys.sign(claims)
+	if err != nil {
+		return "", err
+	}
+	nowMs := now.UnixMilli()
+	m.cache.put(token, newTokenEntry(claims, sess, nowMs), nowMs)
+	return token, nil
+}
