@@ -221,6 +221,9 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 		e = newTokenEntry(e.claims, s, nowMs)
 		m.cache.put(token, e, nowMs)
 	}
+	if e.renewAtMs > 0 && nowMs >= e.renewAtMs {
+		return m.renewUpstream(req, token, e, nowMs)
+	}
 	return e, 0, ""
 }
 

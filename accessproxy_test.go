@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -24,15 +25,23 @@ func strapiJWT(id int, exp time.Time) string {
 
 // fakeStrapi answers like Strapi's users-permissions login and echoes what protected routes receive.
 type fakeStrapi struct {
-	audience string
-	jwt      string
-	gzip     bool
-	extra    map[string]interface{}
-	seen     []*http.Request
+	audience      string
+	jwt           string
+	gzip          bool
+	refreshCookie bool // answer logins with Strapi 5's httpOnly refresh cookie
+	extra         map[string]interface{}
+	seen          []*http.Request
+	session       *fakeSessionMode // Strapi 5 session mode, when set
+	mu            sync.Mutex
 }
 
 func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
 	s.seen = append(s.seen, r)
+	s.mu.Unlock()
+	if s.session != nil && s.session.serve(w, r) {
+		return
+	}
 	if strings.HasPrefix(strings.ToLower(r.URL.Path), "/api/auth/local") || strings.HasSuffix(r.URL.Path, "/callback") {
 		var in struct {
 			Identifier string `json:"identifier"`
@@ -52,8 +61,10 @@ func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		raw, _ := json.Marshal(body)
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("ETag", `W/"abc"`)
-		w.Header().Add("Set-Cookie", "strapi_up_refresh=secret-refresh; HttpOnly")
-		w.Header().Add("Set-Cookie", "strapi_up_refresh.sig=sig; HttpOnly")
+		if s.refreshCookie {
+			w.Header().Add("Set-Cookie", "strapi_up_refresh=secret-refresh; HttpOnly")
+			w.Header().Add("Set-Cookie", "strapi_up_refresh.sig=sig; HttpOnly")
+		}
 		w.Header().Add("Set-Cookie", "theme=dark")
 		if s.gzip {
 			// Some upstreams compress whatever was asked for: the proxy must cope.
@@ -153,6 +164,7 @@ func assertNoStrapiSecrets(t *testing.T, hs *harness, rec *httptest.ResponseReco
 func TestLoginSwapsTokenAndForwardsStrapiJWT(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.IdentityHeaders = true })
 	hs.strapi.extra = map[string]interface{}{"refreshToken": "strapi-refresh-body"}
+	hs.strapi.refreshCookie = true
 	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("login: %d %s", rec.Code, rec.Body.String())

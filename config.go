@@ -47,6 +47,10 @@ type Config struct {
 
 	Cookie CookieConfig `json:"cookie,omitempty"`
 
+	// StrapiRefreshCookie is the name of Strapi's refresh cookie (users-permissions
+	// `sessions.cookie.name`); cookies starting with it never reach the client.
+	StrapiRefreshCookie string `json:"strapiRefreshCookie,omitempty"`
+
 	IdentityHeaders bool              `json:"identityHeaders,omitempty"`
 	UpstreamHeaders map[string]string `json:"upstreamHeaders,omitempty"`
 }
@@ -87,6 +91,8 @@ func CreateConfig() *Config {
 		LockoutDuration:  "15m",
 		Cookie:           CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict"},
 		UpstreamHeaders:  map[string]string{},
+
+		StrapiRefreshCookie: "strapi_up_refresh",
 	}
 }
 
@@ -116,11 +122,14 @@ type settings struct {
 
 	allowAudienceOnRegister bool
 	blockedPaths            []string
+	blockedFirst            map[string]bool // one-segment prefixes, by that segment
+	blockedDeep             []string        // the others
 	adminNets               []*net.IPNet
 	loginRate               rate
 	lockoutThreshold        int
 	lockoutDuration         time.Duration
 	cookie                  CookieConfig
+	strapiRefreshCookie     string
 }
 
 const minSecretLen = 32
@@ -198,6 +207,7 @@ func parseConfig(c *Config) (*settings, error) {
 		identityHeaders: c.IdentityHeaders,
 		upstreamHeaders: map[string]string{},
 		loginPaths:      map[string]bool{},
+		blockedFirst:    map[string]bool{},
 	}
 	if s.storeTimeout, err = parseDuration("storeTimeout", c.StoreTimeout, false); err != nil {
 		return nil, err
@@ -257,7 +267,13 @@ func parseConfig(c *Config) (*settings, error) {
 		if err := checkPath("blockedPaths", p); err != nil {
 			return nil, err
 		}
-		s.blockedPaths = append(s.blockedPaths, normalizePath(p))
+		n := normalizePath(p)
+		s.blockedPaths = append(s.blockedPaths, n)
+		if strings.IndexByte(n[1:], '/') < 0 && n != "/" {
+			s.blockedFirst[n] = true
+		} else {
+			s.blockedDeep = append(s.blockedDeep, n)
+		}
 	}
 	if s.loginRate, err = parseRate(c.LoginRateLimit); err != nil {
 		return nil, err
@@ -270,6 +286,10 @@ func parseConfig(c *Config) (*settings, error) {
 		return nil, err
 	}
 	s.allowAudienceOnRegister = c.AllowAudienceOnRegister
+	if c.StrapiRefreshCookie == "" {
+		return nil, errors.New("strapiRefreshCookie must not be empty")
+	}
+	s.strapiRefreshCookie = c.StrapiRefreshCookie
 	s.cookie = c.Cookie
 	if s.cookie.Enabled {
 		if s.cookie.Name == "" || strings.ContainsAny(s.cookie.Name, " ;,=\t\r\n") {

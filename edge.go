@@ -31,9 +31,17 @@ func clientIP(req *http.Request) string {
 	return host
 }
 
-// blocked says whether a normalized path is under one of blockedPaths.
+// blocked says whether a normalized path is under one of blockedPaths. One-segment prefixes
+// (all the defaults) cost one map lookup: every interpreted statement counts on this path.
 func (m *Middleware) blocked(p string) bool {
-	for _, prefix := range m.s.blockedPaths {
+	first := p
+	if i := strings.IndexByte(p[1:], '/'); i >= 0 {
+		first = p[:i+1]
+	}
+	if m.s.blockedFirst[first] {
+		return true
+	}
+	for _, prefix := range m.s.blockedDeep {
 		if hasPathPrefix(p, prefix) {
 			return true
 		}

@@ -227,3 +227,17 @@ func TestAuditLinesCarryNoToken(t *testing.T) {
 		t.Fatalf("audit leaks a credential:\n%s", out)
 	}
 }
+
+func TestDeepAndRootBlockedPaths(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.BlockedPaths = []string{"/api/internal/", "/Metrics"} })
+	cases := map[string]int{"/api/internal": 403, "/api/internal/x": 403, "/api/INTERNAL//x": 403, "/metrics": 403, "/api/internals": 200, "/api/articles": 200, "/admin": 200}
+	for p, want := range cases {
+		req := httptest.NewRequest(http.MethodGet, "http://a.localhost"+p, nil)
+		req.RemoteAddr = "198.51.100.7:1000"
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", p, rec.Code, want)
+		}
+	}
+}

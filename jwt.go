@@ -167,6 +167,8 @@ func (r *keyRing) verify(token string, now time.Time) (tokenClaims, error) {
 // (it never trusts them for anything but the user id and the expiry of the token it just received).
 type upstreamJWTClaims struct {
 	userID string
+	typ    string // "access" or "refresh" in Strapi 5 session mode, "" in legacy mode
+	iat    int64
 	exp    int64
 }
 
@@ -194,18 +196,31 @@ func readUpstreamJWT(token string) (upstreamJWTClaims, error) {
 	if out.userID == "" {
 		return out, errTokenClaims
 	}
-	if v, present := m["exp"]; present {
-		n, ok := v.(json.Number)
-		if !ok {
-			return out, errTokenClaims
-		}
-		exp, err := n.Int64()
-		if err != nil {
-			return out, errTokenClaims
-		}
-		out.exp = exp
+	out.typ, _ = m["type"].(string)
+	if out.exp, err = jsonInt(m, "exp"); err != nil {
+		return out, err
+	}
+	if out.iat, err = jsonInt(m, "iat"); err != nil {
+		return out, err
 	}
 	return out, nil
+}
+
+// jsonInt reads an optional integer claim (0 when absent).
+func jsonInt(m map[string]interface{}, key string) (int64, error) {
+	v, present := m[key]
+	if !present {
+		return 0, nil
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, errTokenClaims
+	}
+	i, err := n.Int64()
+	if err != nil {
+		return 0, errTokenClaims
+	}
+	return i, nil
 }
 
 // jsonScalar renders a JSON string or number as a string; anything else is "".

@@ -17,9 +17,6 @@ import (
 // maxLoginBody caps what the proxy buffers of a login response; past it, it fails closed.
 const maxLoginBody = 1 << 20
 
-// strapiRefreshCookie is the prefix of Strapi 5's refresh cookies (`strapi_up_refresh` and its `.sig`).
-const strapiRefreshCookie = "strapi_up_refresh"
-
 // serveLoginRoute runs a login request through the edge checks (body rules, rate limit, lockout),
 // lets Strapi answer it and swaps the credentials in the answer.
 func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, p string) {
@@ -88,7 +85,8 @@ func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, wantR
 	req.Header.Set("Accept-Encoding", "identity")
 	buf := newBufferedResponse()
 	m.next.ServeHTTP(buf, req)
-	dropStrapiRefreshCookies(buf.header)
+	// Strapi's refresh cookie (session mode with httpOnly) is kept for the session, never sent on.
+	cookieRefresh := takeStrapiRefreshCookie(buf.header, m.s.strapiRefreshCookie)
 
 	if buf.overflow {
 		writeError(rw, http.StatusBadGateway, "Login response too large")
@@ -103,7 +101,7 @@ func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, wantR
 		writeError(rw, http.StatusBadGateway, "Unreadable login response")
 		return http.StatusBadGateway, nil
 	}
-	res, status, msg := m.swapLoginBody(req, body, wantRefresh)
+	res, status, msg := m.swapLoginBody(req, body, wantRefresh, cookieRefresh)
 	if status != 0 {
 		writeError(rw, status, msg)
 		return status, nil
@@ -131,7 +129,7 @@ type swapped struct {
 // swapLoginBody returns the body to send: unchanged when it carries no credentials, else with
 // `jwt` replaced by a new proxy token, Strapi's refresh token taken out and, when asked for, the
 // proxy's own refresh token put in. A non-zero status means: answer that error instead.
-func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh bool) (swapped, int, string) {
+func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh bool, cookieRefresh string) (swapped, int, string) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return swapped{body: body}, 0, ""
 	}
@@ -148,6 +146,9 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 		return swapped{body: body}, 0, ""
 	}
 	delete(obj, "refreshToken")
+	if strapiRefresh == "" {
+		strapiRefresh = cookieRefresh
+	}
 	strapiJWT, _ := rawJWT.(string)
 	if strapiJWT == "" {
 		return swapped{}, http.StatusBadGateway, "Login response without a usable token"
@@ -165,8 +166,10 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 
 	now := time.Now()
 	nowMs := now.UnixMilli()
-	capMs := int64(0) // the Strapi JWT's own expiry, when it has one
-	if up.exp > 0 {
+	// Legacy mode: the session cannot outlive the Strapi JWT. Session mode: the access JWT is
+	// renewed upstream, so Strapi's refresh lifetime (enforced by Strapi) is the limit.
+	capMs := int64(0)
+	if up.exp > 0 && strapiRefresh == "" {
 		capMs = up.exp * 1000
 	}
 	absMs := capAt(nowMs+m.maxLifetimeMs, capMs)
@@ -265,24 +268,32 @@ func decodedBody(buf *bufferedResponse) ([]byte, error) {
 	return nil, errors.New("unsupported content encoding")
 }
 
-// dropStrapiRefreshCookies removes Strapi's refresh cookies from a response: that credential
+// takeStrapiRefreshCookie removes Strapi's refresh cookies (`name` and its `.sig`) from a
+// response and returns the refresh credential they carried ("" if none): that credential
 // belongs to the proxy, never to the client.
-func dropStrapiRefreshCookies(h http.Header) {
+func takeStrapiRefreshCookie(h http.Header, name string) string {
 	cookies := h.Values("Set-Cookie")
 	if len(cookies) == 0 {
-		return
+		return ""
 	}
+	value := ""
 	var keep []string
 	for _, c := range cookies {
-		name := strings.TrimSpace(strings.SplitN(c, "=", 2)[0])
-		if !strings.HasPrefix(name, strapiRefreshCookie) {
+		kv := strings.SplitN(strings.SplitN(c, ";", 2)[0], "=", 2)
+		cname := strings.TrimSpace(kv[0])
+		if !strings.HasPrefix(cname, name) {
 			keep = append(keep, c)
+			continue
+		}
+		if cname == name && len(kv) == 2 {
+			value = strings.TrimSpace(kv[1])
 		}
 	}
 	h.Del("Set-Cookie")
 	for _, c := range keep {
 		h.Add("Set-Cookie", c)
 	}
+	return value
 }
 
 // bufferedResponse holds a login response until it has been rewritten. It is used on login

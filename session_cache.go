@@ -20,10 +20,16 @@ type tokenEntry struct {
 	aud        audience
 	strapiAuth string // "Bearer <Strapi JWT>", built once
 	fetchedMs  int64  // when sess was read from the store
+	// renewAtMs is when Strapi's access JWT must be renewed upstream (session mode), 0 for never.
+	renewAtMs     int64
+	upstreamExpMs int64
 }
 
+// maxRenewAhead is how early, at most, an upstream access JWT is renewed before it expires.
+const maxRenewAhead = 30 * 1000
+
 func newTokenEntry(c tokenClaims, s *storeSession, fetchedMs int64) *tokenEntry {
-	return &tokenEntry{
+	e := &tokenEntry{
 		claims:     c,
 		expMs:      c.Exp * 1000,
 		sess:       s,
@@ -31,6 +37,18 @@ func newTokenEntry(c tokenClaims, s *storeSession, fetchedMs int64) *tokenEntry 
 		strapiAuth: "Bearer " + s.StrapiJwt,
 		fetchedMs:  fetchedMs,
 	}
+	if s.StrapiRefresh != "" {
+		// Renew a fifth of the access token's lifetime (at most 30 s) before it ends.
+		if up, err := readUpstreamJWT(s.StrapiJwt); err == nil && up.exp > 0 {
+			ahead := (up.exp - up.iat) * 1000 / 5
+			if up.iat == 0 || ahead > maxRenewAhead {
+				ahead = maxRenewAhead
+			}
+			e.renewAtMs = up.exp*1000 - ahead
+			e.upstreamExpMs = up.exp * 1000
+		}
+	}
+	return e
 }
 
 // tokenCache maps a proxy token to its entry, so a repeated token skips the HMAC, the JSON

@@ -45,6 +45,10 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 		writeError(rw, http.StatusUnauthorized, "Invalid token")
 		return
 	}
+	// Session mode: end Strapi's session too (best effort, before the credentials are gone).
+	if s, err := m.store.getSession(req.Context(), claims.Sid); err == nil && s.UserID == claims.Sub {
+		m.logoutUpstream(req, s, false)
+	}
 	if _, err := m.store.deleteSession(req.Context(), claims.Sid, true); err != nil && !errors.Is(err, errStoreNotFound) {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
@@ -60,6 +64,7 @@ func (m *Middleware) serveLogoutAll(rw http.ResponseWriter, req *http.Request, e
 		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
 		return
 	}
+	m.logoutUpstream(req, e.sess, true)
 	n, err := m.store.deleteUserSessions(req.Context(), e.claims.Sub)
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")

@@ -256,3 +256,16 @@ func (c *storeClient) incrCounter(ctx context.Context, key string, window time.D
 func (c *storeClient) deleteCounter(ctx context.Context, key string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/counters/"+url.PathEscape(key), nil, nil)
 }
+
+type upstreamUpdate struct {
+	StrapiJwt         string `json:"strapiJwt"`
+	StrapiRefresh     string `json:"strapiRefresh"`
+	ExpectVersion     int64  `json:"expectVersion"`
+	AbsoluteExpiresAt int64  `json:"absoluteExpiresAt"`
+}
+
+// updateUpstream replaces the Strapi credentials of a session if nobody else did since
+// expectVersion (errStoreConflict otherwise).
+func (c *storeClient) updateUpstream(ctx context.Context, id string, in *upstreamUpdate) (*storeSession, error) {
+	return c.sessionCall(ctx, http.MethodPut, "/v1/sessions/"+url.PathEscape(id)+"/upstream", in)
+}

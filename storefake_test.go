@@ -251,6 +251,19 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			hosts[in.Host] = now
 			s.HostsLastSeen = hosts
 			s.LastSeenAt = now
+		case r.Method == http.MethodPut && len(parts) == 2 && parts[1] == "upstream":
+			f.calls["upstream"]++
+			var in upstreamUpdate
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.StrapiJwt == "" {
+				replyError(w, http.StatusBadRequest, "bad_request")
+				return
+			}
+			if in.ExpectVersion != s.UpstreamVersion {
+				replyError(w, http.StatusConflict, "conflict")
+				return
+			}
+			s.StrapiJwt, s.StrapiRefresh = in.StrapiJwt, in.StrapiRefresh
+			s.UpstreamVersion++
 		case r.Method == http.MethodDelete && len(parts) == 1:
 			f.calls["delete"]++
 			n := 1

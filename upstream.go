@@ -1,0 +1,173 @@
+package accessproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Strapi 5 session mode (`jwtManagement: 'refresh'`): Strapi's access JWT lives minutes and a
+// refresh credential renews it. The proxy keeps that credential in the session and renews the
+// access JWT itself, so the client's proxy session outlives many Strapi access tokens and the
+// client never holds anything it could mint Strapi JWTs with.
+
+const (
+	strapiLogoutPath = "/api/auth/logout"
+	// renewLease bounds how long one replica may hold a session's renewal before another may try.
+	renewLease = 10 * time.Second
+	// renewWait is how long a request waits for another replica's renewal of an expired JWT.
+	renewWait = 3 * time.Second
+)
+
+var errUpstreamRefused = errors.New("strapi refused the refresh credential")
+
+// renewUpstream renews the session's Strapi access JWT. Of concurrent renewals of one session, on
+// any number of replicas, one calls Strapi: the store's counter is the lease. The others keep
+// using the current JWT while it is valid, or wait for the winner's.
+func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntry, nowMs int64) (*tokenEntry, int, string) {
+	ctx := req.Context()
+	sid := e.claims.Sid
+	lease, err := m.store.incrCounter(ctx, "renew:"+sid, renewLease, 1)
+	if err != nil {
+		return storeFailure(err)
+	}
+	if lease.Count != 1 {
+		return m.awaitRenewal(ctx, token, e, nowMs)
+	}
+	defer func() { _ = m.store.deleteCounter(context.Background(), "renew:"+sid) }()
+
+	jwt, refresh, err := m.callStrapiRefresh(req, e.sess.StrapiRefresh)
+	if errors.Is(err, errUpstreamRefused) {
+		_, _ = m.store.deleteSession(ctx, sid, true)
+		m.cache.removeSession(sid)
+		m.auditReason("denied", req, e.claims.Sub, sid, "Strapi refused to renew the session")
+		return nil, http.StatusUnauthorized, "Session ended by the server"
+	}
+	if err != nil {
+		return nil, http.StatusBadGateway, "Could not renew the session upstream"
+	}
+	s, err := m.store.updateUpstream(ctx, sid, &upstreamUpdate{StrapiJwt: jwt, StrapiRefresh: refresh, ExpectVersion: e.sess.UpstreamVersion})
+	if errors.Is(err, errStoreConflict) {
+		return m.load(ctx, token, e, nowMs)
+	}
+	if err != nil {
+		return storeFailure(err)
+	}
+	ne := newTokenEntry(e.claims, s, nowMs)
+	m.cache.put(token, ne, nowMs)
+	m.audit("upstream_renewed", req, e.claims.Sub, sid)
+	return ne, 0, ""
+}
+
+// awaitRenewal is the loser's side of renewUpstream.
+func (m *Middleware) awaitRenewal(ctx context.Context, token string, e *tokenEntry, nowMs int64) (*tokenEntry, int, string) {
+	if nowMs < e.upstreamExpMs-1000 {
+		return e, 0, "" // the current JWT still works while the winner renews it
+	}
+	deadline := time.Now().Add(renewWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		s, err := m.store.getSession(ctx, e.claims.Sid)
+		if err != nil {
+			return storeFailure(err)
+		}
+		if s.UpstreamVersion != e.sess.UpstreamVersion {
+			now := time.Now().UnixMilli()
+			ne := newTokenEntry(e.claims, s, now)
+			m.cache.put(token, ne, now)
+			return ne, 0, ""
+		}
+	}
+	return nil, http.StatusServiceUnavailable, "Session renewal in progress, try again shortly"
+}
+
+type strapiTokens struct {
+	JWT          string `json:"jwt"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+// callStrapiRefresh asks Strapi, through the rest of the router's chain, for a new access JWT.
+// The credential always goes in the body: Strapi reads its signed cookie first, but falls back to
+// the body, whatever its httpOnly setting.
+func (m *Middleware) callStrapiRefresh(req *http.Request, refresh string) (string, string, error) {
+	buf := m.callStrapi(req, strapiRefreshPath, "", map[string]string{"refreshToken": refresh})
+	if buf.status == http.StatusUnauthorized || buf.status == http.StatusBadRequest || buf.status == http.StatusForbidden {
+		return "", "", errUpstreamRefused
+	}
+	if buf.status < 200 || buf.status > 299 || buf.overflow {
+		return "", "", errors.New("strapi refresh failed")
+	}
+	raw, err := decodedBody(buf)
+	if err != nil {
+		return "", "", err
+	}
+	var out strapiTokens
+	if err := json.Unmarshal(raw, &out); err != nil || out.JWT == "" {
+		return "", "", errors.New("strapi refresh answer unreadable")
+	}
+	next := out.RefreshToken
+	if next == "" {
+		next = takeStrapiRefreshCookie(buf.header, m.s.strapiRefreshCookie)
+	}
+	if next == "" {
+		next = refresh
+	}
+	return out.JWT, next, nil
+}
+
+// logoutUpstream ends the Strapi session(s) behind a proxy session (all: every session of the
+// user). Failures are logged: they never keep the proxy session alive.
+func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool) {
+	if s == nil || s.StrapiRefresh == "" {
+		return // legacy mode: Strapi has no server-side session to end
+	}
+	jwt, refresh := s.StrapiJwt, s.StrapiRefresh
+	if up, err := readUpstreamJWT(jwt); err != nil || (up.exp > 0 && time.Now().Unix() >= up.exp-1) {
+		// Strapi's logout needs a valid access JWT; renewing rotates the refresh credential too.
+		var err error
+		if jwt, refresh, err = m.callStrapiRefresh(req, refresh); err != nil {
+			m.auditReason("upstream_logout_failed", req, s.UserID, s.ID, "could not renew the access token: "+err.Error())
+			return
+		}
+	}
+	body := map[string]string{"refreshToken": refresh}
+	if all {
+		body = map[string]string{"scope": "all"}
+	}
+	buf := m.callStrapi(req, strapiLogoutPath, jwt, body)
+	if buf.status < 200 || buf.status > 299 {
+		m.auditReason("upstream_logout_failed", req, s.UserID, s.ID, "Strapi answered "+http.StatusText(buf.status))
+	}
+}
+
+// callStrapi sends a JSON POST to Strapi through the rest of the router's chain, on the
+// original request's host, and returns the buffered answer.
+func (m *Middleware) callStrapi(orig *http.Request, path, bearer string, body interface{}) *bufferedResponse {
+	raw, _ := json.Marshal(body)
+	r := orig.Clone(orig.Context())
+	r.Method = http.MethodPost
+	u := *orig.URL
+	u.Path, u.RawPath, u.RawQuery = path, "", ""
+	r.URL = &u
+	r.RequestURI = u.RequestURI()
+	r.Header = http.Header{}
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Accept-Encoding", "identity")
+	if bearer != "" {
+		r.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	r.ContentLength = int64(len(raw))
+	r.GetBody = nil
+	buf := newBufferedResponse()
+	m.next.ServeHTTP(buf, r)
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
+	return buf
+}
