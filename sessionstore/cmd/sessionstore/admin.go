@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/api"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
+)
+
+// admin is what the sessions commands need, from the bolt file or from a running server.
+type admin interface {
+	list(ctx context.Context, user string) ([]*api.Session, error)
+	revokeUser(ctx context.Context, user string) (int, error)
+	// revokeSession removes the session and its refresh family, so it cannot come back by refresh.
+	revokeSession(ctx context.Context, id string) (int, error)
+	close() error
+}
+
+var errNoSession = errors.New("no live session with that id")
+
+func runAdmin(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
+		return failf(stderr, exitUsage, "usage: sessionstore sessions list --user ID | sessions revoke --user ID|--session ID")
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("sessionstore sessions "+cmd, flag.ContinueOnError)
+	user := fs.String("user", "", "user id")
+	session := fs.String("session", "", "session id (revoke)")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	boltPath := fs.String("bolt-path", "./data/sessions.db", "bolt database file (when no --server)")
+	server := fs.String("server", "", "base URL of a running sessionstore, e.g. http://127.0.0.1:8181")
+	token := fs.String("token", "", "bearer token of the running server (with --server)")
+	timeout := fs.Duration("timeout", 10*time.Second, "overall time limit")
+	// Accepted so that one environment serves both the server and the CLI; unused here.
+	fs.String("encryption-key", "", "not needed: the CLI never shows secrets")
+	err := parseFlags(fs, args[1:], stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return failf(stderr, exitUsage, "%v", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return failf(stderr, exitUsage, "unexpected argument %s", fs.Arg(0))
+	case cmd == "list" && *user == "":
+		return failf(stderr, exitUsage, "sessions list needs --user ID")
+	case cmd == "list" && *session != "":
+		return failf(stderr, exitUsage, "sessions list takes --user only")
+	case cmd == "revoke" && (*user == "") == (*session == ""):
+		return failf(stderr, exitUsage, "sessions revoke needs exactly one of --user ID or --session ID")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	var a admin
+	if *server != "" {
+		a, err = newHTTPAdmin(*server, *token)
+	} else {
+		a, err = openBoltAdmin(*boltPath, cmd == "list")
+	}
+	if errors.Is(err, bolt.ErrLocked) {
+		return failf(stderr, exitError, "%s is locked by a running sessionstore; use --server http://HOST:PORT --token … (or SESSIONSTORE_SERVER / SESSIONSTORE_TOKEN)", *boltPath)
+	}
+	if err != nil {
+		return failf(stderr, exitError, "%v", err)
+	}
+	defer a.close()
+
+	if cmd == "list" {
+		list, err := a.list(ctx, *user)
+		if err != nil {
+			return failf(stderr, exitError, "%v", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, api.SessionsBody{Sessions: list})
+		}
+		printTable(stdout, list)
+		return exitOK
+	}
+	var n int
+	if *user != "" {
+		n, err = a.revokeUser(ctx, *user)
+	} else {
+		n, err = a.revokeSession(ctx, *session)
+	}
+	if err != nil {
+		return failf(stderr, exitError, "%v", err)
+	}
+	if *asJSON {
+		return printJSON(stdout, api.DeletedBody{Deleted: n})
+	}
+	fmt.Fprintf(stdout, "revoked %d session(s)\n", n)
+	return exitOK
+}
+
+func printJSON(w io.Writer, v any) int {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return exitError
+	}
+	return exitOK
+}
+
+func printTable(w io.Writer, list []*api.Session) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
+	for _, s := range list {
+		refresh := "no"
+		if s.FamilyID != "" {
+			refresh = "yes"
+		}
+		hosts := make([]string, 0, len(s.HostsLastSeen))
+		for h := range s.HostsLastSeen {
+			hosts = append(hosts, h)
+		}
+		slices.Sort(hosts)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, s.Host, ts(s.CreatedAt), ts(s.LastSeenAt),
+			ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "%d session(s)\n", len(list))
+}
+
+func ts(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z") }

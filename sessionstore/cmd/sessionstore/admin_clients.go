@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/api"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
+)
+
+// boltAdmin works on the database file directly (the server must not be running: bbolt locks it).
+type boltAdmin struct{ s *bolt.Store }
+
+func openBoltAdmin(path string, readOnly bool) (*boltAdmin, error) {
+	s, err := bolt.Open(path, bolt.Options{LockTimeout: time.Second, ReadOnly: readOnly})
+	if err != nil {
+		return nil, err
+	}
+	return &boltAdmin{s}, nil
+}
+
+func (a *boltAdmin) list(ctx context.Context, user string) ([]*api.Session, error) {
+	list, err := a.s.ListUserSessions(ctx, user, time.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*api.Session, len(list))
+	for i, s := range list {
+		out[i] = api.NewSessionView(s)
+	}
+	return out, nil
+}
+
+func (a *boltAdmin) revokeUser(ctx context.Context, user string) (int, error) {
+	return a.s.DeleteUserSessions(ctx, user, time.Now().UnixMilli())
+}
+
+func (a *boltAdmin) revokeSession(ctx context.Context, id string) (int, error) {
+	n, err := a.s.DeleteSession(ctx, id, true, time.Now().UnixMilli())
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, errNoSession
+	}
+	return n, err
+}
+
+func (a *boltAdmin) close() error { return a.s.Close() }
+
+// httpAdmin talks to a running server.
+type httpAdmin struct {
+	base   string
+	token  string
+	client *http.Client
+}
+
+func newHTTPAdmin(base, token string) (*httpAdmin, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server must be an http(s) URL, got %q", base)
+	}
+	if token == "" {
+		return nil, errors.New("--server needs --token (or SESSIONSTORE_TOKEN)")
+	}
+	return &httpAdmin{base: strings.TrimRight(base, "/"), token: token, client: &http.Client{}}, nil
+}
+
+func (a *httpAdmin) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if e.Error.Code == "not_found" && strings.HasPrefix(path, "/v1/sessions/") {
+			return errNoSession
+		}
+		return fmt.Errorf("server answered %s: %s %s", resp.Status, e.Error.Code, e.Error.Message)
+	}
+	return json.Unmarshal(body, out)
+}
+
+func (a *httpAdmin) list(ctx context.Context, user string) ([]*api.Session, error) {
+	var out api.SessionsBody
+	err := a.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(user)+"/sessions", &out)
+	return out.Sessions, err
+}
+
+func (a *httpAdmin) revokeUser(ctx context.Context, user string) (int, error) {
+	var out api.DeletedBody
+	err := a.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(user)+"/sessions", &out)
+	return out.Deleted, err
+}
+
+func (a *httpAdmin) revokeSession(ctx context.Context, id string) (int, error) {
+	var out api.DeletedBody
+	err := a.do(ctx, http.MethodDelete, "/v1/sessions/"+url.PathEscape(id)+"?family=1", &out)
+	return out.Deleted, err
+}
+
+func (a *httpAdmin) close() error { return nil }

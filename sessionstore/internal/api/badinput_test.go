@@ -1,0 +1,129 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	s := e.create(createReq("12", "eyJ.jwt", "rt-1", 60_000, true, time.Hour))
+	var c counterBody
+	e.must("POST", "/v1/counters/k/incr", map[string]any{"windowMs": 60_000, "by": 1}, 200, &c)
+
+	future := nowMs() + 3_600_000
+	valid := `{"userId":"12","host":"a.localhost","audience":["a.localhost"],"strapiJwt":"eyJ.x","idleTimeoutMs":1000,"sliding":true,"absoluteExpiresAt":%d}`
+	create := func(fields string) string { // valid request with fields replaced/added
+		return strings.Replace(fmt.Sprintf(valid, future), `"userId":"12"`, fields, 1)
+	}
+	hash := strings.Repeat("a", 64)
+	sid := "/v1/sessions/" + s.ID
+	huge := `{"userId":"12","host":"a.localhost","strapiJwt":"` + strings.Repeat("x", 70<<10) + `"}`
+	touch := `{"host":"a.localhost","idleTimeoutMs":1000,"sliding":true}`
+	rotate := func(q string) string {
+		return `{"tokenHash":"` + hashOf("rt-1") + `","newTokenHash":"` + hash + `","host":"a.localhost","idleTimeoutMs":1000,"sliding":true,"maxLifetimeMs":1000` + q + `}`
+	}
+
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"malformed", "POST", "/v1/sessions", `{"userId":`, 400, "bad_request"},
+		{"not json", "POST", "/v1/sessions", `hello`, 400, "bad_request"},
+		{"empty body", "POST", "/v1/sessions", ``, 400, "bad_request"},
+		{"array", "POST", "/v1/sessions", `[]`, 400, "bad_request"},
+		{"unknown field", "POST", "/v1/sessions", create(`"userId":"12","admin":true`), 400, "bad_request"},
+		{"wrong type", "POST", "/v1/sessions", create(`"userId":12`), 400, "bad_request"},
+		{"float duration", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), `"idleTimeoutMs":1000`, `"idleTimeoutMs":1.5`, 1), 400, "bad_request"},
+		{"trailing garbage", "POST", "/v1/sessions", create(`"userId":"12"`) + `x`, 400, "bad_request"},
+		{"two objects", "POST", "/v1/sessions", create(`"userId":"12"`) + `{}`, 400, "bad_request"},
+		{"too large", "POST", "/v1/sessions", huge, 413, "too_large"},
+		{"missing jwt", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), `"strapiJwt":"eyJ.x",`, ``, 1), 400, "bad_request"},
+		{"bad user", "POST", "/v1/sessions", create(`"userId":"a b"`), 400, "bad_request"},
+		{"empty user", "POST", "/v1/sessions", create(`"userId":""`), 400, "bad_request"},
+		{"long user", "POST", "/v1/sessions", create(`"userId":"` + strings.Repeat("u", 129) + `"`), 400, "bad_request"},
+		{"upper-case host", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), `"host":"a.localhost"`, `"host":"A.localhost"`, 1), 400, "bad_request"},
+		{"audience too long", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), `"audience":["a.localhost"]`, `"audience":[`+strings.Repeat(`"a",`, 64)+`"a"]`, 1), 400, "bad_request"},
+		{"zero idle", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), `"idleTimeoutMs":1000`, `"idleTimeoutMs":0`, 1), 400, "bad_request"},
+		{"past cap", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), fmt.Sprint(future), "1000", 1), 400, "bad_request"},
+		{"bad refresh hash", "POST", "/v1/sessions", create(`"userId":"12","refresh":{"tokenHash":"ABC","expiresAt":` + fmt.Sprint(future) + `}`), 400, "bad_request"},
+		{"duplicate token hash", "POST", "/v1/sessions", create(`"userId":"12","refresh":{"tokenHash":"` + hashOf("rt-1") + `","expiresAt":` + fmt.Sprint(future) + `}`), 409, "conflict"},
+		{"short id", "GET", "/v1/sessions/abc", ``, 404, "not_found"},
+		{"id bad char", "GET", "/v1/sessions/" + strings.Repeat("!", 43), ``, 404, "not_found"},
+		{"unknown id", "GET", "/v1/sessions/" + strings.Repeat("A", 43), ``, 404, "not_found"},
+		{"touch short id", "POST", "/v1/sessions/abc/touch", touch, 404, "not_found"},
+		{"touch unknown field", "POST", sid + "/touch", `{"host":"a.localhost","idleTimeoutMs":1000,"sliding":true,"x":1}`, 400, "bad_request"},
+		{"touch bad host", "POST", sid + "/touch", `{"host":"a.localhost:8080","idleTimeoutMs":1000,"sliding":true}`, 400, "bad_request"},
+		{"touch bad ipv6", "POST", sid + "/touch", `{"host":"::g","idleTimeoutMs":1000,"sliding":true}`, 400, "bad_request"},
+		{"touch host with path", "POST", sid + "/touch", `{"host":"a/b","idleTimeoutMs":1000,"sliding":true}`, 400, "bad_request"},
+		{"touch zero idle", "POST", sid + "/touch", `{"host":"a.localhost","idleTimeoutMs":0,"sliding":true}`, 400, "bad_request"},
+		{"touch wrong type", "POST", sid + "/touch", `{"host":"a.localhost","idleTimeoutMs":1000,"sliding":"yes"}`, 400, "bad_request"},
+		{"touch garbage", "POST", sid + "/touch", touch + `]`, 400, "bad_request"},
+		{"upstream no jwt", "PUT", sid + "/upstream", `{"strapiJwt":"","expectVersion":1}`, 400, "bad_request"},
+		{"upstream version 0", "PUT", sid + "/upstream", `{"strapiJwt":"x","expectVersion":0}`, 400, "bad_request"},
+		{"upstream past cap", "PUT", sid + "/upstream", `{"strapiJwt":"x","expectVersion":1,"absoluteExpiresAt":5}`, 400, "bad_request"},
+		{"delete bad family", "DELETE", sid + "?family=yes", ``, 400, "bad_request"},
+		{"list bad user", "GET", "/v1/users/a%20b/sessions", ``, 400, "bad_request"},
+		{"delete-all bad user", "DELETE", "/v1/users/a%20b/sessions", ``, 400, "bad_request"},
+		{"refresh same hashes", "POST", "/v1/refresh", strings.Replace(rotate(""), hash, hashOf("rt-1"), 1), 400, "bad_request"},
+		{"refresh upper hex", "POST", "/v1/refresh", strings.Replace(rotate(""), hash, strings.Repeat("A", 64), 1), 400, "bad_request"},
+		{"refresh no lifetime", "POST", "/v1/refresh", strings.Replace(rotate(""), `"maxLifetimeMs":1000`, `"maxLifetimeMs":0`, 1), 400, "bad_request"},
+		{"refresh unknown field", "POST", "/v1/refresh", rotate(`,"userId":"1"`), 400, "bad_request"},
+		{"counter bad key", "POST", "/v1/counters/a%20b/incr", `{"windowMs":1000,"by":1}`, 400, "bad_request"},
+		{"counter negative", "POST", "/v1/counters/k/incr", `{"windowMs":1000,"by":-1}`, 400, "bad_request"},
+		{"counter no window", "POST", "/v1/counters/k/incr", `{"windowMs":0,"by":1}`, 400, "bad_request"},
+		{"counter string", "POST", "/v1/counters/k/incr", `{"windowMs":"1000","by":1}`, 400, "bad_request"},
+		{"counter delete bad key", "DELETE", "/v1/counters/" + strings.Repeat("k", 201), ``, 400, "bad_request"},
+		{"unknown route", "GET", "/v1/whatever", ``, 404, "not_found"},
+		{"wrong method", "PATCH", sid, `{}`, 404, "not_found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &env{t: t, url: e.url, backend: e.backend, metrics: e.metrics, client: e.client}
+			before := e.count()
+			e.wantError(tc.method, tc.path, tc.body, tc.status, tc.code)
+			if n := e.count(); n != before {
+				t.Fatalf("stored sessions %d → %d", before, n)
+			}
+			if st, got := e.get(s.ID); st != http.StatusOK || got.LastSeenAt != s.LastSeenAt || got.UpstreamVersion != 1 || got.ExpiresAt != s.ExpiresAt {
+				t.Fatalf("session changed: %d %+v", st, got)
+			}
+			var now counterBody
+			e.must("POST", "/v1/counters/k/incr", map[string]any{"windowMs": 60_000, "by": 0}, 200, &now)
+			if now.Count != 1 {
+				t.Fatalf("counter changed: %+v", now)
+			}
+		})
+	}
+	// The refresh token is still unspent: no bad rotation touched it.
+	var rot refreshBody
+	e.must("POST", "/v1/refresh", refreshReq("rt-1", "rt-2"), 200, &rot)
+}
+
+func TestValidators(t *testing.T) {
+	for host, want := range map[string]bool{
+		"a.localhost": true, "::1": true, "fe80::1": true, "127.0.0.1": true, "x_y-z.example.com": true,
+		"": false, "A.localhost": false, "a.localhost:80": false, "[::1]": false, "a b": false, "::G": false, strings.Repeat("a", 254): false,
+	} {
+		if validHost(host) != want {
+			t.Errorf("validHost(%q) = %v", host, !want)
+		}
+	}
+	for id, want := range map[string]bool{
+		strings.Repeat("a", 43): true, "AZaz09-_" + strings.Repeat("x", 35): true,
+		strings.Repeat("a", 42): false, strings.Repeat("a", 44): false, strings.Repeat("a", 42) + "=": false, strings.Repeat("a", 42) + "/": false,
+	} {
+		if validID(id) != want {
+			t.Errorf("validID(%q) = %v", id, !want)
+		}
+	}
+	for user, want := range map[string]bool{"12": true, "a.b_c:d@e-f": true, "": false, "a/b": false, "ü": false} {
+		if validUserID(user) != want {
+			t.Errorf("validUserID(%q) = %v", user, !want)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package api
+
+// Benchmarks of GET and touch over HTTP on loopback: a real http.Server on 127.0.0.1, a real bolt
+// file, a keep-alive client, b.RunParallel. Run with:
+//
+//	go test -run '^$' -bench . -benchtime 5s ./internal/api/
+//
+// The 1M-session file is seeded once through the backend (10k sessions per transaction) and cached
+// under ~/.cache/strapi-access-proxy/bench/; -short skips it.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/crypto"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
+)
+
+const benchBatch = 10_000
+
+var benchKey = bytes.Repeat([]byte{0x42}, 32)
+
+// benchID is deterministic so a cached file's ids are known without storing them.
+func benchID(i int) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "bench-session-%d", i))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// seed fills the store with n sessions (ids benchID(0..n-1)) unless it already holds them.
+func seed(b *testing.B, s *bolt.Store, n int) {
+	if have, _ := s.SessionCount(b.Context()); have == int64(n) {
+		return
+	}
+	sealer, _ := crypto.New(benchKey)
+	now := time.Now().UnixMilli()
+	abs := time.Now().AddDate(50, 0, 0).UnixMilli() // benchmarks must never see an expiry
+	jwt := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + strings.Repeat("x", 120) + ".sig"
+	start := time.Now()
+	for lo := 0; lo < n; lo += benchBatch {
+		batch := make([]*store.Session, 0, benchBatch)
+		for i := lo; i < min(lo+benchBatch, n); i++ {
+			id := benchID(i)
+			batch = append(batch, &store.Session{
+				ID: id, UserID: fmt.Sprint(i % 100_000), Host: "a.localhost", Audience: []string{"a.localhost", "*.example.com"},
+				JWT: sealer.Seal(jwt, id), UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now,
+				HostsLastSeen: map[string]int64{"a.localhost": now}, IdleTimeoutMs: 1_800_000, Sliding: true,
+				ExpiresAt: abs, AbsoluteExpiresAt: abs,
+			})
+		}
+		if err := s.Import(batch); err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+	}
+	b.Logf("seeded %d sessions in %s", n, time.Since(start).Round(time.Millisecond))
+}
+
+type benchEnv struct {
+	url    string
+	client *http.Client
+	n      int
+}
+
+func openBench(b *testing.B, n int) *benchEnv {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "sessions.db")
+	if n >= 1_000_000 {
+		if testing.Short() {
+			b.Skip("1M sessions: not in -short mode")
+		}
+		home, err := os.UserHomeDir()
+		if err != nil {
+			b.Fatal(err)
+		}
+		path = filepath.Join(home, ".cache", "strapi-access-proxy", "bench", fmt.Sprintf("sessions-%d-v1.db", n))
+	}
+	s, err := bolt.Open(path, bolt.Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed(b, s, n)
+	sealer, _ := crypto.New(benchKey)
+	reg := prometheus.NewRegistry()
+	handler := New(Config{Backend: s, Sealer: sealer, Token: testToken, Registry: reg, Metrics: NewMetrics(reg, s)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	b.Cleanup(func() {
+		_ = srv.Close()
+		tr.CloseIdleConnections()
+		_ = s.Close()
+	})
+	return &benchEnv{url: "http://" + ln.Addr().String(), client: &http.Client{Transport: tr}, n: n}
+}
+
+func (e *benchEnv) run(b *testing.B, method, suffix, body string) {
+	b.SetParallelism(8) // 16 concurrent clients on 2 cores, as behind a busy Traefik
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		auth := "Bearer " + testToken
+		for pb.Next() {
+			var r io.Reader
+			if body != "" {
+				r = strings.NewReader(body)
+			}
+			req, _ := http.NewRequest(method, e.url+"/v1/sessions/"+benchID(rng.IntN(e.n))+suffix, r)
+			req.Header.Set("Authorization", auth)
+			resp, err := e.client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("%s: status %d", method, resp.StatusCode)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+var benchSizes = []int{10_000, 1_000_000}
+
+func BenchmarkGet(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			openBench(b, n).run(b, http.MethodGet, "", "")
+		})
+	}
+}
+
+func BenchmarkTouch(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			openBench(b, n).run(b, http.MethodPost, "/touch", `{"host":"b.localhost","idleTimeoutMs":1800000,"sliding":true}`)
+		})
+	}
+}

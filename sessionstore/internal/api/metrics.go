@@ -1,0 +1,76 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+// Metrics are the service's Prometheus collectors.
+type Metrics struct {
+	requests *prometheus.CounterVec   // route, code
+	duration *prometheus.HistogramVec // route, code
+
+	SessionsCreated prometheus.Counter
+	SessionsExpired prometheus.Counter // removed by the sweeper
+	SessionsRevoked prometheus.Counter // removed by a delete or a refresh-reuse revocation
+	RefreshReused   prometheus.Counter
+	SweepErrors     prometheus.Counter
+}
+
+// NewMetrics registers the collectors on reg, including a gauge of stored sessions read from b
+// (cheap: the backend keeps the count) and the Go runtime and process collectors.
+func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionstore_http_requests_total", Help: "HTTP requests by route template and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sessionstore_http_request_duration_seconds",
+			Help:    "HTTP request latency by route template and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"route", "code"}),
+		SessionsCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_sessions_created_total", Help: "Sessions created (logins and refresh rotations).",
+		}),
+		SessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_sessions_expired_total", Help: "Expired sessions removed by the sweeper.",
+		}),
+		SessionsRevoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_sessions_revoked_total", Help: "Live sessions revoked (deletes and refresh-token reuse).",
+		}),
+		RefreshReused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_refresh_reuse_total", Help: "Spent refresh tokens presented again (each revokes its family).",
+		}),
+		SweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_sweep_errors_total", Help: "Sweeper runs that failed.",
+		}),
+	}
+	stored := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sessionstore_sessions_stored", Help: "Sessions in storage (expired ones count until swept).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := b.SessionCount(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	reg.MustRegister(m.requests, m.duration, m.SessionsCreated, m.SessionsExpired, m.SessionsRevoked,
+		m.RefreshReused, m.SweepErrors, stored,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// OnSweep feeds a sweeper's result into the expired counter.
+func (m *Metrics) OnSweep(r store.SweepResult, err error) {
+	m.SessionsExpired.Add(float64(r.Sessions))
+	if err != nil {
+		m.SweepErrors.Inc()
+	}
+}

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+type refreshRequest struct {
+	TokenHash     string `json:"tokenHash"`
+	NewTokenHash  string `json:"newTokenHash"`
+	Host          string `json:"host"`
+	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
+	Sliding       bool   `json:"sliding"`
+	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
+}
+
+func (q *refreshRequest) validate() *apiError {
+	switch {
+	case !validTokenHash(q.TokenHash) || !validTokenHash(q.NewTokenHash):
+		return badRequest("tokenHash, newTokenHash: 64 lower-case hex chars")
+	case q.TokenHash == q.NewTokenHash:
+		return badRequest("newTokenHash must differ from tokenHash")
+	case !validHost(q.Host):
+		return badRequest("host: 1-253 chars, lower-case host without port")
+	case !validDuration(q.IdleTimeoutMs):
+		return badRequest("idleTimeoutMs must be > 0")
+	case !validDuration(q.MaxLifetimeMs):
+		return badRequest("maxLifetimeMs must be > 0")
+	}
+	return nil
+}
+
+func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any) {
+	var q refreshRequest
+	if err := decode(w, r, &q); err != nil {
+		return 0, err
+	}
+	if err := q.validate(); err != nil {
+		return 0, err
+	}
+	now, id := s.nowMs(), newID()
+	var jwt, refresh string // the family's secrets, kept for the response
+	res, err := s.backend.RotateRefresh(r.Context(), store.Rotation{
+		TokenHash: q.TokenHash, NewTokenHash: q.NewTokenHash, Now: now,
+		NewSession: func(f *store.Family) (*store.Session, error) {
+			var err error
+			if jwt, err = s.sealer.Open(f.JWT, f.ID); err != nil {
+				return nil, err
+			}
+			if refresh, err = s.sealer.Open(f.Refresh, f.ID); err != nil {
+				return nil, err
+			}
+			abs := min(now+q.MaxLifetimeMs, f.ExpiresAt)
+			return &store.Session{
+				ID: id, UserID: f.UserID, FamilyID: f.ID, Host: q.Host, Audience: f.Audience,
+				JWT: s.sealer.Seal(jwt, id), Refresh: s.sealer.Seal(refresh, id), UpstreamVersion: 1,
+				CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
+				IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
+				ExpiresAt: min(now+q.IdleTimeoutMs, abs), AbsoluteExpiresAt: abs,
+			}, nil
+		},
+	})
+	if errors.Is(err, store.ErrReused) {
+		s.metrics.RefreshReused.Inc()
+		s.metrics.SessionsRevoked.Add(float64(res.Revoked))
+		s.log.Warn("refresh token reuse: family revoked", "revokedSessions", res.Revoked)
+	}
+	if err != nil {
+		return 0, s.storeError(r, err)
+	}
+	s.metrics.SessionsCreated.Inc()
+	return http.StatusOK, refreshBody{withSecrets(res.Session, jwt, refresh), res.Family.ExpiresAt}
+}

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+type createRequest struct {
+	UserID            string         `json:"userId"`
+	Host              string         `json:"host"`
+	Audience          []string       `json:"audience"`
+	StrapiJWT         string         `json:"strapiJwt"`
+	StrapiRefresh     string         `json:"strapiRefresh"`
+	IdleTimeoutMs     int64          `json:"idleTimeoutMs"`
+	Sliding           bool           `json:"sliding"`
+	AbsoluteExpiresAt int64          `json:"absoluteExpiresAt"`
+	Refresh           *createRefresh `json:"refresh"`
+}
+
+type createRefresh struct {
+	TokenHash string `json:"tokenHash"`
+	ExpiresAt int64  `json:"expiresAt"`
+}
+
+func (q *createRequest) validate(now int64) *apiError {
+	switch {
+	case !validUserID(q.UserID):
+		return badRequest("userId: 1-128 chars of A-Z a-z 0-9 . _ : @ -")
+	case !validHost(q.Host):
+		return badRequest("host: 1-253 chars, lower-case host without port")
+	case !validAudience(q.Audience):
+		return badRequest("audience: at most 64 entries of 1-253 printable chars")
+	case q.StrapiJWT == "":
+		return badRequest("strapiJwt is required")
+	case !validDuration(q.IdleTimeoutMs):
+		return badRequest("idleTimeoutMs must be > 0")
+	case q.AbsoluteExpiresAt <= now || q.AbsoluteExpiresAt-now > maxDurationMs:
+		return badRequest("absoluteExpiresAt must be in the future")
+	case q.Refresh != nil && !validTokenHash(q.Refresh.TokenHash):
+		return badRequest("refresh.tokenHash: 64 lower-case hex chars")
+	case q.Refresh != nil && (q.Refresh.ExpiresAt <= now || q.Refresh.ExpiresAt-now > maxDurationMs):
+		return badRequest("refresh.expiresAt must be in the future")
+	}
+	return nil
+}
+
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any) {
+	var q createRequest
+	if err := decode(w, r, &q); err != nil {
+		return 0, err
+	}
+	now := s.nowMs()
+	if err := q.validate(now); err != nil {
+		return 0, err
+	}
+	sess := &store.Session{
+		ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
+		UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
+		IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
+		ExpiresAt: min(now+q.IdleTimeoutMs, q.AbsoluteExpiresAt), AbsoluteExpiresAt: q.AbsoluteExpiresAt,
+	}
+	sess.JWT, sess.Refresh = s.sealer.Seal(q.StrapiJWT, sess.ID), s.sealer.Seal(q.StrapiRefresh, sess.ID)
+	var fam *store.Family
+	var tok *store.RefreshToken
+	if q.Refresh != nil {
+		fam = &store.Family{ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience, CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
+		fam.JWT, fam.Refresh = s.sealer.Seal(q.StrapiJWT, fam.ID), s.sealer.Seal(q.StrapiRefresh, fam.ID)
+		tok = &store.RefreshToken{Hash: q.Refresh.TokenHash, FamilyID: fam.ID, SessionID: sess.ID, ExpiresAt: q.Refresh.ExpiresAt}
+		sess.FamilyID = fam.ID
+	}
+	if err := s.backend.CreateSession(r.Context(), sess, fam, tok); err != nil {
+		return 0, s.storeError(r, err)
+	}
+	s.metrics.SessionsCreated.Inc()
+	return http.StatusCreated, SessionBody{withSecrets(sess, q.StrapiJWT, q.StrapiRefresh)}
+}
+
+// reveal decrypts the session's secrets for a response.
+func (s *Server) reveal(r *http.Request, sess *store.Session) (*Session, *apiError) {
+	jwt, err := s.sealer.Open(sess.JWT, sess.ID)
+	if err == nil {
+		var refresh string
+		if refresh, err = s.sealer.Open(sess.Refresh, sess.ID); err == nil {
+			return withSecrets(sess, jwt, refresh), nil
+		}
+	}
+	s.log.Error("cannot decrypt session secrets", "route", r.Pattern, "session", shortID(sess.ID), "err", err)
+	return nil, errInternal
+}
+
+func (s *Server) sessionResponse(r *http.Request, sess *store.Session, err error) (int, any) {
+	if err != nil {
+		return 0, s.storeError(r, err)
+	}
+	v, aerr := s.reveal(r, sess)
+	if aerr != nil {
+		return 0, aerr
+	}
+	return http.StatusOK, SessionBody{v}
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) (int, any) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		return 0, errNotFound
+	}
+	sess, err := s.backend.GetSession(r.Context(), id, s.nowMs())
+	return s.sessionResponse(r, sess, err)
+}
+
+type touchRequest struct {
+	Host          string `json:"host"`
+	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
+	Sliding       bool   `json:"sliding"`
+}
+
+func (s *Server) touchSession(w http.ResponseWriter, r *http.Request) (int, any) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		return 0, errNotFound
+	}
+	var q touchRequest
+	if err := decode(w, r, &q); err != nil {
+		return 0, err
+	}
+	switch {
+	case !validHost(q.Host):
+		return 0, badRequest("host: 1-253 chars, lower-case host without port")
+	case q.Sliding && !validDuration(q.IdleTimeoutMs), q.IdleTimeoutMs < 0 || q.IdleTimeoutMs > maxDurationMs:
+		return 0, badRequest("idleTimeoutMs must be > 0 when sliding")
+	}
+	sess, err := s.backend.TouchSession(r.Context(), id, store.Touch{Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, Now: s.nowMs()})
+	return s.sessionResponse(r, sess, err)
+}
+
+type upstreamRequest struct {
+	StrapiJWT         string `json:"strapiJwt"`
+	StrapiRefresh     string `json:"strapiRefresh"`
+	ExpectVersion     int64  `json:"expectVersion"`
+	AbsoluteExpiresAt int64  `json:"absoluteExpiresAt"`
+}
+
+func (s *Server) setUpstream(w http.ResponseWriter, r *http.Request) (int, any) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		return 0, errNotFound
+	}
+	var q upstreamRequest
+	if err := decode(w, r, &q); err != nil {
+		return 0, err
+	}
+	now := s.nowMs()
+	switch {
+	case q.StrapiJWT == "":
+		return 0, badRequest("strapiJwt is required")
+	case q.ExpectVersion < 1:
+		return 0, badRequest("expectVersion must be >= 1")
+	case q.AbsoluteExpiresAt != 0 && (q.AbsoluteExpiresAt <= now || q.AbsoluteExpiresAt-now > maxDurationMs):
+		return 0, badRequest("absoluteExpiresAt must be 0 (keep) or in the future")
+	}
+	sess, err := s.backend.SetUpstream(r.Context(), id, store.Upstream{
+		ExpectVersion: q.ExpectVersion,
+		JWT:           s.sealer.Seal(q.StrapiJWT, id),
+		Refresh:       s.sealer.Seal(q.StrapiRefresh, id),
+		SealFamily: func(familyID string) ([]byte, []byte, error) {
+			return s.sealer.Seal(q.StrapiJWT, familyID), s.sealer.Seal(q.StrapiRefresh, familyID), nil
+		},
+		AbsoluteExpiresAt: q.AbsoluteExpiresAt,
+		Now:               now,
+	})
+	return s.sessionResponse(r, sess, err)
+}
+
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) (int, any) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		return 0, errNotFound
+	}
+	var withFamily bool
+	switch r.URL.Query().Get("family") {
+	case "", "0", "false":
+	case "1", "true":
+		withFamily = true
+	default:
+		return 0, badRequest("family: 1 or 0")
+	}
+	n, err := s.backend.DeleteSession(r.Context(), id, withFamily, s.nowMs())
+	if err != nil {
+		return 0, s.storeError(r, err)
+	}
+	s.metrics.SessionsRevoked.Add(float64(n))
+	return http.StatusOK, DeletedBody{n}
+}
+
+func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) (int, any) {
+	user := r.PathValue("userId")
+	if !validUserID(user) {
+		return 0, badRequest("userId: 1-128 chars of A-Z a-z 0-9 . _ : @ -")
+	}
+	list, err := s.backend.ListUserSessions(r.Context(), user, s.nowMs())
+	if err != nil {
+		return 0, s.storeError(r, err)
+	}
+	out := make([]*Session, len(list))
+	for i, sess := range list {
+		out[i] = NewSessionView(sess)
+	}
+	return http.StatusOK, SessionsBody{out}
+}
+
+func (s *Server) deleteUserSessions(w http.ResponseWriter, r *http.Request) (int, any) {
+	user := r.PathValue("userId")
+	if !validUserID(user) {
+		return 0, badRequest("userId: 1-128 chars of A-Z a-z 0-9 . _ : @ -")
+	}
+	n, err := s.backend.DeleteUserSessions(r.Context(), user, s.nowMs())
+	if err != nil {
+		return 0, s.storeError(r, err)
+	}
+	s.metrics.SessionsRevoked.Add(float64(n))
+	return http.StatusOK, DeletedBody{n}
+}

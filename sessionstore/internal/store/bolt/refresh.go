@@ -1,0 +1,167 @@
+package bolt
+
+import (
+	"context"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+func loadFamily(tx *bbolt.Tx, id string) (*store.Family, error) {
+	v := tx.Bucket(bFamilies).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	return decodeFamily(v)
+}
+
+func loadToken(tx *bbolt.Tx, hash string) (*store.RefreshToken, error) {
+	v := tx.Bucket(bTokens).Get([]byte(hash))
+	if v == nil {
+		return nil, nil
+	}
+	return decodeToken(v)
+}
+
+func insertFamily(tx *bbolt.Tx, f *store.Family) error {
+	if err := tx.Bucket(bFamilies).Put([]byte(f.ID), encodeFamily(f)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bFamExp).Put(expKey(f.ExpiresAt, f.ID), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bFamUser).Put(pairKey(f.UserID, f.ID), nil)
+}
+
+func insertToken(tx *bbolt.Tx, t *store.RefreshToken) error {
+	if err := tx.Bucket(bTokens).Put([]byte(t.Hash), encodeToken(t)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bTokExp).Put(expKey(t.ExpiresAt, t.Hash), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bFamTok).Put(pairKey(t.FamilyID, t.Hash), nil)
+}
+
+func removeToken(tx *bbolt.Tx, t *store.RefreshToken) error {
+	if err := tx.Bucket(bTokens).Delete([]byte(t.Hash)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bTokExp).Delete(expKey(t.ExpiresAt, t.Hash)); err != nil {
+		return err
+	}
+	return tx.Bucket(bFamTok).Delete(pairKey(t.FamilyID, t.Hash))
+}
+
+// removeFamilyRecord deletes the family record and its own index entries, not its members.
+func removeFamilyRecord(tx *bbolt.Tx, f *store.Family) error {
+	if err := tx.Bucket(bFamilies).Delete([]byte(f.ID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bFamExp).Delete(expKey(f.ExpiresAt, f.ID)); err != nil {
+		return err
+	}
+	return tx.Bucket(bFamUser).Delete(pairKey(f.UserID, f.ID))
+}
+
+// revokeFamily deletes a family, its sessions and its tokens, and returns how many of the sessions
+// were live. With keepSpent, spent tokens stay (until they expire) so later replays are still
+// recognised as reuse.
+func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (int, error) {
+	deleted := 0
+	for _, id := range ownedIDs(tx.Bucket(bFamSess), famID) {
+		live, err := removeSessionByID(tx, id, now)
+		if err != nil {
+			return 0, err
+		}
+		if live {
+			deleted++
+		}
+		// An index entry whose session is already gone.
+		if err := tx.Bucket(bFamSess).Delete(pairKey(famID, id)); err != nil {
+			return 0, err
+		}
+	}
+	for _, hash := range ownedIDs(tx.Bucket(bFamTok), famID) {
+		t, err := loadToken(tx, hash)
+		if err != nil {
+			return 0, err
+		}
+		if t == nil {
+			if err := tx.Bucket(bFamTok).Delete(pairKey(famID, hash)); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if keepSpent && t.Spent {
+			continue
+		}
+		if err := removeToken(tx, t); err != nil {
+			return 0, err
+		}
+	}
+	f, err := loadFamily(tx, famID)
+	if err != nil || f == nil {
+		return deleted, err
+	}
+	return deleted, removeFamilyRecord(tx, f)
+}
+
+// RotateRefresh spends a refresh token; see store.Backend.
+func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
+	var res store.RotateResult
+	var outcome error
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		res, outcome = store.RotateResult{}, nil
+		t, err := loadToken(tx, r.TokenHash)
+		if err != nil {
+			return err
+		}
+		if t == nil || !t.Live(r.Now) {
+			outcome = store.ErrNotFound
+			return nil
+		}
+		if t.Spent {
+			outcome = store.ErrReused
+			res.Revoked, err = revokeFamily(tx, t.FamilyID, r.Now, true)
+			return err
+		}
+		f, err := loadFamily(tx, t.FamilyID)
+		if err != nil {
+			return err
+		}
+		if f == nil || !f.Live(r.Now) {
+			outcome = store.ErrNotFound
+			return nil
+		}
+		sess, err := r.NewSession(f)
+		if err != nil {
+			return err
+		}
+		if tx.Bucket(bSessions).Get([]byte(sess.ID)) != nil || tx.Bucket(bTokens).Get([]byte(r.NewTokenHash)) != nil {
+			outcome = store.ErrConflict
+			return nil
+		}
+		t.Spent = true
+		if err := tx.Bucket(bTokens).Put([]byte(t.Hash), encodeToken(t)); err != nil {
+			return err
+		}
+		if _, err := removeSessionByID(tx, t.SessionID, r.Now); err != nil {
+			return err
+		}
+		if err := insertSession(tx, sess); err != nil {
+			return err
+		}
+		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
+		if err := insertToken(tx, next); err != nil {
+			return err
+		}
+		res.Session, res.Family = sess, f
+		return nil
+	})
+	if err != nil {
+		return store.RotateResult{}, err
+	}
+	return res, outcome
+}

@@ -1,0 +1,284 @@
+package bolt
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+// loadSession returns the stored session or nil.
+func loadSession(tx *bbolt.Tx, id string) (*store.Session, error) {
+	v := tx.Bucket(bSessions).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	return decodeSession(v)
+}
+
+// loadLiveSession returns the session if it is live at now, else nil.
+func loadLiveSession(tx *bbolt.Tx, id string, now int64) (*store.Session, error) {
+	s, err := loadSession(tx, id)
+	if err != nil || s == nil || !s.Live(now) {
+		return nil, err
+	}
+	return s, nil
+}
+
+// insertSession stores a new session with its index entries.
+func insertSession(tx *bbolt.Tx, s *store.Session) error {
+	if err := tx.Bucket(bSessions).Put([]byte(s.ID), encodeSession(s)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bSessExp).Put(expKey(s.ExpiresAt, s.ID), nil); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bSessUser).Put(pairKey(s.UserID, s.ID), nil); err != nil {
+		return err
+	}
+	if s.FamilyID != "" {
+		if err := tx.Bucket(bFamSess).Put(pairKey(s.FamilyID, s.ID), nil); err != nil {
+			return err
+		}
+	}
+	return addCount(tx, 1)
+}
+
+// updateSession rewrites s, moving its expiry index entry when the expiry changed.
+func updateSession(tx *bbolt.Tx, s *store.Session, oldExpiresAt int64) error {
+	if s.ExpiresAt != oldExpiresAt {
+		exp := tx.Bucket(bSessExp)
+		if err := exp.Delete(expKey(oldExpiresAt, s.ID)); err != nil {
+			return err
+		}
+		if err := exp.Put(expKey(s.ExpiresAt, s.ID), nil); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bSessions).Put([]byte(s.ID), encodeSession(s))
+}
+
+// removeSession deletes a session and its index entries.
+func removeSession(tx *bbolt.Tx, s *store.Session) error {
+	for _, del := range []struct {
+		bucket []byte
+		key    []byte
+	}{
+		{bSessions, []byte(s.ID)},
+		{bSessExp, expKey(s.ExpiresAt, s.ID)},
+		{bSessUser, pairKey(s.UserID, s.ID)},
+		{bFamSess, pairKey(s.FamilyID, s.ID)},
+	} {
+		if err := tx.Bucket(del.bucket).Delete(del.key); err != nil {
+			return err
+		}
+	}
+	return addCount(tx, -1)
+}
+
+// removeSessionByID deletes a session if stored and reports whether it was live at now.
+func removeSessionByID(tx *bbolt.Tx, id string, now int64) (live bool, err error) {
+	s, err := loadSession(tx, id)
+	if err != nil || s == nil {
+		return false, err
+	}
+	return s.Live(now), removeSession(tx, s)
+}
+
+// CreateSession stores the session and, optionally, its family and first refresh token.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken) error {
+	var conflict bool
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		conflict = tx.Bucket(bSessions).Get([]byte(sess.ID)) != nil ||
+			(f != nil && tx.Bucket(bFamilies).Get([]byte(f.ID)) != nil) ||
+			(t != nil && tx.Bucket(bTokens).Get([]byte(t.Hash)) != nil)
+		if conflict {
+			return nil
+		}
+		if f != nil {
+			if err := insertFamily(tx, f); err != nil {
+				return err
+			}
+		}
+		if t != nil {
+			if err := insertToken(tx, t); err != nil {
+				return err
+			}
+		}
+		return insertSession(tx, sess)
+	})
+	if err == nil && conflict {
+		return store.ErrConflict
+	}
+	return err
+}
+
+// GetSession reads a live session.
+func (s *Store) GetSession(ctx context.Context, id string, now int64) (*store.Session, error) {
+	var sess *store.Session
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		sess, err = loadLiveSession(tx, id, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil {
+		return nil, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// TouchSession applies the sliding extension atomically.
+func (s *Store) TouchSession(ctx context.Context, id string, t store.Touch) (*store.Session, error) {
+	var sess *store.Session
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		var err error
+		if sess, err = loadLiveSession(tx, id, t.Now); err != nil || sess == nil {
+			return err
+		}
+		old := sess.ExpiresAt
+		sess.ApplyTouch(t)
+		return updateSession(tx, sess, old)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil {
+		return nil, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// SetUpstream replaces the upstream credentials if the version matches.
+func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*store.Session, error) {
+	var sess *store.Session
+	var conflict bool
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		conflict = false
+		var err error
+		if sess, err = loadLiveSession(tx, id, u.Now); err != nil || sess == nil {
+			return err
+		}
+		if sess.UpstreamVersion != u.ExpectVersion {
+			conflict = true
+			return nil
+		}
+		old := sess.ExpiresAt
+		sess.JWT, sess.Refresh = u.JWT, u.Refresh
+		sess.UpstreamVersion++
+		if u.AbsoluteExpiresAt > 0 {
+			sess.AbsoluteExpiresAt = u.AbsoluteExpiresAt
+			sess.ExpiresAt = min(sess.ExpiresAt, u.AbsoluteExpiresAt)
+		}
+		if err := updateSession(tx, sess, old); err != nil {
+			return err
+		}
+		if sess.FamilyID == "" {
+			return nil
+		}
+		f, err := loadFamily(tx, sess.FamilyID)
+		if err != nil || f == nil {
+			return err
+		}
+		if f.JWT, f.Refresh, err = u.SealFamily(f.ID); err != nil {
+			return err
+		}
+		return tx.Bucket(bFamilies).Put([]byte(f.ID), encodeFamily(f))
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case sess == nil:
+		return nil, store.ErrNotFound
+	case conflict:
+		return nil, store.ErrConflict
+	}
+	return sess, nil
+}
+
+// DeleteSession removes a live session and, optionally, its whole family.
+func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (int, error) {
+	var deleted int
+	var found bool
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		deleted, found = 0, false
+		sess, err := loadLiveSession(tx, id, now)
+		if err != nil || sess == nil {
+			return err
+		}
+		found = true
+		if withFamily && sess.FamilyID != "" {
+			if deleted, err = revokeFamily(tx, sess.FamilyID, now, false); err != nil {
+				return err
+			}
+		}
+		// Still there when the family was gone (or not asked for).
+		live, err := removeSessionByID(tx, id, now)
+		if live {
+			deleted++
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, store.ErrNotFound
+	}
+	return deleted, nil
+}
+
+// ListUserSessions reads the user's live sessions through the user index.
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) ([]*store.Session, error) {
+	out := []*store.Session{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		for _, id := range ownedIDs(tx.Bucket(bSessUser), userID) {
+			sess, err := loadLiveSession(tx, id, now)
+			if err != nil {
+				return err
+			}
+			if sess != nil {
+				out = append(out, sess)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *store.Session) int {
+		return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// DeleteUserSessions removes every session and family of the user.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (int, error) {
+	var deleted int
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		deleted = 0
+		for _, famID := range ownedIDs(tx.Bucket(bFamUser), userID) {
+			n, err := revokeFamily(tx, famID, now, false)
+			if err != nil {
+				return err
+			}
+			deleted += n
+		}
+		for _, id := range ownedIDs(tx.Bucket(bSessUser), userID) {
+			live, err := removeSessionByID(tx, id, now)
+			if err != nil {
+				return err
+			}
+			if live {
+				deleted++
+			}
+		}
+		return nil
+	})
+	return deleted, err
+}

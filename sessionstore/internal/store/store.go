@@ -1,0 +1,153 @@
+// Package store defines the storage contract of the session store: record types, the Backend
+// interface every storage engine implements, and the errors they return.
+//
+// Backends store records as given. Secrets arrive sealed (the API layer encrypts them), ids arrive
+// generated and inputs arrive validated, so a new backend only has to get persistence, indexes and
+// atomicity right. Times are Unix milliseconds, passed in by the caller so that every backend applies
+// expiry against the same clock.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+var (
+	// ErrNotFound: the record is absent or expired.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a compare-and-swap lost, or a key that must be new already exists.
+	ErrConflict = errors.New("conflict")
+	// ErrReused: a spent refresh token was presented; its family has been revoked.
+	ErrReused = errors.New("refresh token reused")
+	// ErrUnavailable: the backend is closed or cannot be reached; the caller may retry later.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Session is one login. JWT and Refresh are sealed (opaque to the backend).
+type Session struct {
+	ID                string
+	UserID            string
+	FamilyID          string // "" when the session has no refresh family
+	Host              string
+	Audience          []string
+	JWT               []byte
+	Refresh           []byte
+	UpstreamVersion   int64
+	CreatedAt         int64
+	LastSeenAt        int64
+	HostsLastSeen     map[string]int64
+	IdleTimeoutMs     int64
+	Sliding           bool
+	ExpiresAt         int64 // always <= AbsoluteExpiresAt
+	AbsoluteExpiresAt int64
+}
+
+// Family is the chain of refresh tokens issued from one login. It keeps its own sealed copy of the
+// upstream credentials so a rotation can mint a session after the original one is gone.
+type Family struct {
+	ID        string
+	UserID    string
+	Host      string
+	Audience  []string
+	JWT       []byte
+	Refresh   []byte
+	CreatedAt int64
+	ExpiresAt int64
+}
+
+// RefreshToken is one refresh token, stored by the SHA-256 hash the client's token maps to.
+type RefreshToken struct {
+	Hash      string
+	FamilyID  string
+	SessionID string // the session issued together with this token
+	ExpiresAt int64
+	Spent     bool
+}
+
+// Counter is a fixed-window counter.
+type Counter struct {
+	Count   int64
+	ResetAt int64
+}
+
+// Touch is a sliding-window extension request; see Session.ApplyTouch.
+type Touch struct {
+	Host          string
+	IdleTimeoutMs int64
+	Sliding       bool
+	Now           int64
+}
+
+// Upstream replaces a session's upstream credentials if its UpstreamVersion equals ExpectVersion.
+type Upstream struct {
+	ExpectVersion int64
+	JWT, Refresh  []byte // sealed for the session
+	// SealFamily seals the same credentials for the session's family (called only when it has one).
+	// It may be called more than once and must have no side effects.
+	SealFamily        func(familyID string) (jwt, refresh []byte, err error)
+	AbsoluteExpiresAt int64 // 0 keeps the current cap
+	Now               int64
+}
+
+// Rotation spends TokenHash and issues NewTokenHash with a new session built from the family.
+type Rotation struct {
+	TokenHash    string
+	NewTokenHash string
+	Now          int64
+	// NewSession builds the replacement session from the live family, inside the atomic section.
+	// It may be called more than once (retried transactions) and must have no side effects.
+	NewSession func(f *Family) (*Session, error)
+}
+
+// RotateResult is what RotateRefresh did. Revoked counts sessions removed by reuse revocation.
+type RotateResult struct {
+	Session *Session
+	Family  *Family
+	Revoked int
+}
+
+// SweepResult counts the expired records one Sweep call removed.
+type SweepResult struct {
+	Sessions, Tokens, Families, Counters int
+	// More is true when a limit was reached and another call may find more.
+	More bool
+}
+
+// Backend is a storage engine. Every method is safe for concurrent use, and every method that
+// changes more than one record does so atomically.
+type Backend interface {
+	// CreateSession stores s and, when f is not nil, the family f and its first token t.
+	// ErrConflict if any of the ids or the token hash exists.
+	CreateSession(ctx context.Context, s *Session, f *Family, t *RefreshToken) error
+	// GetSession returns a live session or ErrNotFound.
+	GetSession(ctx context.Context, id string, now int64) (*Session, error)
+	// TouchSession applies Session.ApplyTouch atomically and returns the result.
+	TouchSession(ctx context.Context, id string, t Touch) (*Session, error)
+	// SetUpstream is a compare-and-swap on UpstreamVersion: ErrNotFound, ErrConflict or the new session.
+	// The family copy of the credentials is updated in the same atomic step.
+	SetUpstream(ctx context.Context, id string, u Upstream) (*Session, error)
+	// DeleteSession removes a live session (ErrNotFound otherwise) and, with withFamily, its family,
+	// the family's tokens and every session of the family. It returns the live sessions removed.
+	DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (int, error)
+	// ListUserSessions returns the user's live sessions sorted by CreatedAt.
+	ListUserSessions(ctx context.Context, userID string, now int64) ([]*Session, error)
+	// DeleteUserSessions removes every session and family (with tokens) of the user and returns
+	// the number of live sessions removed.
+	DeleteUserSessions(ctx context.Context, userID string, now int64) (int, error)
+	// RotateRefresh: unknown/expired token or family → ErrNotFound; spent token → the family, its
+	// sessions and its unspent tokens are deleted (spent tokens stay until they expire, so every
+	// replay is detected) and ErrReused; else the token is spent, its session deleted, the new session
+	// and token stored. Of concurrent calls with one token exactly one succeeds.
+	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
+	// IncrCounter adds by to the key's window, starting a new window of windowMs when none is open.
+	IncrCounter(ctx context.Context, key string, windowMs, by, now int64) (Counter, error)
+	// DeleteCounter reports whether a counter was removed.
+	DeleteCounter(ctx context.Context, key string) (bool, error)
+	// Sweep deletes records expired at now, at most limit of each kind, in one short transaction.
+	Sweep(ctx context.Context, now int64, limit int) (SweepResult, error)
+	// SessionCount is the number of stored sessions (expired ones not yet swept included); it must be cheap.
+	SessionCount(ctx context.Context) (int64, error)
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,599 @@
+// Package storetest is the conformance suite every store.Backend must pass. A backend's test calls
+// Run with a constructor; the suite drives it with explicit clocks, so no case sleeps.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+// NewFunc returns an empty backend; the suite closes it.
+type NewFunc func(t *testing.T) store.Backend
+
+// Run runs every conformance case against backends made by newBackend.
+func Run(t *testing.T, newBackend NewFunc) {
+	cases := []struct {
+		name string
+		fn   func(*testing.T, store.Backend)
+	}{
+		{"CreateGet", testCreateGet},
+		{"Touch", testTouch},
+		{"TouchHostsCap", testTouchHostsCap},
+		{"SetUpstream", testSetUpstream},
+		{"DeleteSession", testDeleteSession},
+		{"ListAndDeleteUser", testListAndDeleteUser},
+		{"Rotate", testRotate},
+		{"RotateReuse", testRotateReuse},
+		{"RotateConcurrent", testRotateConcurrent},
+		{"Counters", testCounters},
+		{"Sweep", testSweep},
+		{"ConcurrentMixed", testConcurrentMixed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBackend(t)
+			t.Cleanup(func() {
+				if err := b.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			c.fn(t, b)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+const t0 = int64(1_700_000_000_000)
+
+// NewID returns an id of the production shape (32 random bytes, base64url).
+func NewID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewHash returns a random token hash of the production shape.
+func NewHash() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newSession(user string, now, idle, abs int64) *store.Session {
+	id := NewID()
+	return &store.Session{
+		ID: id, UserID: user, Host: "a.localhost", Audience: []string{"a.localhost", "*.example.com"},
+		JWT: []byte("sealed-jwt-" + id), Refresh: []byte("sealed-refresh"), UpstreamVersion: 1,
+		CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{"a.localhost": now},
+		IdleTimeoutMs: idle, Sliding: true, ExpiresAt: min(now+idle, abs), AbsoluteExpiresAt: abs,
+	}
+}
+
+// withFamily gives s a family (expiring at famExp) and a first token, as a create with refresh does.
+func withFamily(s *store.Session, famExp int64) (*store.Family, *store.RefreshToken) {
+	f := &store.Family{ID: NewID(), UserID: s.UserID, Host: s.Host, Audience: s.Audience,
+		JWT: []byte("family-jwt"), Refresh: []byte("family-refresh"), CreatedAt: s.CreatedAt, ExpiresAt: famExp}
+	s.FamilyID = f.ID
+	return f, &store.RefreshToken{Hash: NewHash(), FamilyID: f.ID, SessionID: s.ID, ExpiresAt: famExp}
+}
+
+func mustCreate(t *testing.T, b store.Backend, s *store.Session, f *store.Family, tok *store.RefreshToken) {
+	t.Helper()
+	if err := b.CreateSession(ctx, s, f, tok); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+}
+
+func mustGet(t *testing.T, b store.Backend, id string, now int64) *store.Session {
+	t.Helper()
+	s, err := b.GetSession(ctx, id, now)
+	if err != nil {
+		t.Fatalf("GetSession(%s) at +%dms: %v", id, now-t0, err)
+	}
+	return s
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: err = %v, want %v", what, err, want)
+	}
+}
+
+func wantCount(t *testing.T, b store.Backend, want int64) {
+	t.Helper()
+	if n, err := b.SessionCount(ctx); err != nil || n != want {
+		t.Fatalf("SessionCount = %d, %v; want %d", n, err, want)
+	}
+}
+
+func equalSession(t *testing.T, got, want *store.Session) {
+	t.Helper()
+	g, w := fmt.Sprintf("%+v", *got), fmt.Sprintf("%+v", *want)
+	if g != w {
+		t.Fatalf("session differs:\n got  %s\n want %s", g, w)
+	}
+}
+
+// rebuild is the NewSession a rotation uses in these tests: the family's data under a new id.
+func rebuild(id string, now, idle int64) func(f *store.Family) (*store.Session, error) {
+	return func(f *store.Family) (*store.Session, error) {
+		s := newSession(f.UserID, now, idle, f.ExpiresAt)
+		s.ID, s.FamilyID, s.JWT, s.Refresh = id, f.ID, f.JWT, f.Refresh
+		return s, nil
+	}
+}
+
+func testCreateGet(t *testing.T, b store.Backend) {
+	if err := b.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	wantCount(t, b, 0)
+	s := newSession("12", t0, 1000, t0+60_000)
+	mustCreate(t, b, s, nil, nil)
+	equalSession(t, mustGet(t, b, s.ID, t0+999), s)
+	wantCount(t, b, 1)
+
+	_, err := b.GetSession(ctx, s.ID, t0+1000)
+	wantErr(t, "get at expiresAt", err, store.ErrNotFound)
+	_, err = b.GetSession(ctx, NewID(), t0)
+	wantErr(t, "get absent", err, store.ErrNotFound)
+
+	dup := newSession("13", t0, 1000, t0+60_000)
+	dup.ID = s.ID
+	wantErr(t, "duplicate id", b.CreateSession(ctx, dup, nil, nil), store.ErrConflict)
+	equalSession(t, mustGet(t, b, s.ID, t0), s)
+
+	// With a family: a duplicate token hash is a conflict and stores nothing.
+	s2 := newSession("12", t0, 1000, t0+60_000)
+	f, tok := withFamily(s2, t0+120_000)
+	mustCreate(t, b, s2, f, tok)
+	s3 := newSession("12", t0, 1000, t0+60_000)
+	f3, tok3 := withFamily(s3, t0+120_000)
+	tok3.Hash = tok.Hash
+	wantErr(t, "duplicate token", b.CreateSession(ctx, s3, f3, tok3), store.ErrConflict)
+	_, err = b.GetSession(ctx, s3.ID, t0)
+	wantErr(t, "session of failed create", err, store.ErrNotFound)
+	wantCount(t, b, 2)
+}
+
+func testTouch(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 1000, t0+2500)
+	mustCreate(t, b, s, nil, nil)
+
+	got, err := b.TouchSession(ctx, s.ID, store.Touch{Host: "b.localhost", IdleTimeoutMs: 1000, Sliding: true, Now: t0 + 800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ExpiresAt != t0+1800 || got.LastSeenAt != t0+800 || got.HostsLastSeen["b.localhost"] != t0+800 || got.HostsLastSeen["a.localhost"] != t0 {
+		t.Fatalf("sliding touch: %+v", got)
+	}
+	equalSession(t, mustGet(t, b, s.ID, t0+1700), got)
+
+	// A shorter window from another host never pulls the expiry back.
+	got, err = b.TouchSession(ctx, s.ID, store.Touch{Host: "c.localhost", IdleTimeoutMs: 100, Sliding: true, Now: t0 + 900})
+	if err != nil || got.ExpiresAt != t0+1800 {
+		t.Fatalf("shorter window: expiresAt=%d err=%v", got.ExpiresAt-t0, err)
+	}
+	// Non-sliding: use is recorded, expiry unchanged.
+	got, err = b.TouchSession(ctx, s.ID, store.Touch{Host: "a.localhost", IdleTimeoutMs: 1000, Sliding: false, Now: t0 + 1700})
+	if err != nil || got.ExpiresAt != t0+1800 || got.LastSeenAt != t0+1700 {
+		t.Fatalf("non-sliding touch: %+v %v", got, err)
+	}
+	// The absolute cap is never passed.
+	got, err = b.TouchSession(ctx, s.ID, store.Touch{Host: "a.localhost", IdleTimeoutMs: 1000, Sliding: true, Now: t0 + 1750})
+	if err != nil || got.ExpiresAt != t0+2500 {
+		t.Fatalf("capped touch: expiresAt=+%d err=%v", got.ExpiresAt-t0, err)
+	}
+	_, err = b.GetSession(ctx, s.ID, t0+2500)
+	wantErr(t, "get at absolute cap", err, store.ErrNotFound)
+	_, err = b.TouchSession(ctx, s.ID, store.Touch{Host: "a.localhost", IdleTimeoutMs: 1000, Sliding: true, Now: t0 + 2500})
+	wantErr(t, "touch expired", err, store.ErrNotFound)
+	_, err = b.TouchSession(ctx, NewID(), store.Touch{Host: "a.localhost", IdleTimeoutMs: 1000, Sliding: true, Now: t0})
+	wantErr(t, "touch absent", err, store.ErrNotFound)
+
+	// The expiry index moved with the touch: a sweep at the old expiry keeps the session.
+	s2 := newSession("12", t0, 1000, t0+60_000)
+	mustCreate(t, b, s2, nil, nil)
+	if _, err := b.TouchSession(ctx, s2.ID, store.Touch{Host: "a.localhost", IdleTimeoutMs: 5000, Sliding: true, Now: t0 + 500}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sweep(ctx, t0+1000, 100); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, b, s2.ID, t0+1000)
+}
+
+func testTouchHostsCap(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 60_000, t0+60_000)
+	mustCreate(t, b, s, nil, nil)
+	var got *store.Session
+	var err error
+	for i := range store.MaxHostsSeen + 5 {
+		got, err = b.TouchSession(ctx, s.ID, store.Touch{Host: fmt.Sprintf("h%d.localhost", i), IdleTimeoutMs: 1000, Sliding: true, Now: t0 + 1 + int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got.HostsLastSeen) != store.MaxHostsSeen {
+		t.Fatalf("hosts kept = %d, want %d", len(got.HostsLastSeen), store.MaxHostsSeen)
+	}
+	if _, ok := got.HostsLastSeen["a.localhost"]; ok {
+		t.Fatal("oldest host was not dropped")
+	}
+	if _, ok := got.HostsLastSeen[fmt.Sprintf("h%d.localhost", store.MaxHostsSeen+4)]; !ok {
+		t.Fatal("newest host missing")
+	}
+}
+
+func testSetUpstream(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	sealFamily := func(id string) ([]byte, []byte, error) {
+		return []byte("family-jwt-2-" + id), nil, nil
+	}
+	u := store.Upstream{ExpectVersion: 1, JWT: []byte("jwt-2"), Refresh: nil, SealFamily: sealFamily, AbsoluteExpiresAt: t0 + 5000, Now: t0 + 10}
+	got, err := b.SetUpstream(ctx, s.ID, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UpstreamVersion != 2 || string(got.JWT) != "jwt-2" || got.Refresh != nil || got.AbsoluteExpiresAt != t0+5000 || got.ExpiresAt != t0+5000 {
+		t.Fatalf("after CAS: %+v", got)
+	}
+	equalSession(t, mustGet(t, b, s.ID, t0+10), got)
+
+	_, err = b.SetUpstream(ctx, s.ID, u) // version 1 is stale now
+	wantErr(t, "stale version", err, store.ErrConflict)
+	if v := mustGet(t, b, s.ID, t0+10); string(v.JWT) != "jwt-2" || v.UpstreamVersion != 2 {
+		t.Fatalf("conflict changed the session: %+v", v)
+	}
+	_, err = b.SetUpstream(ctx, NewID(), u)
+	wantErr(t, "absent", err, store.ErrNotFound)
+
+	// The family copy was updated: a rotation mints a session with it.
+	res, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 20, NewSession: rebuild(NewID(), t0+20, 1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Session.JWT) != "family-jwt-2-"+f.ID || res.Session.Refresh != nil {
+		t.Fatalf("family copy not updated: jwt=%q refresh=%q", res.Session.JWT, res.Session.Refresh)
+	}
+}
+
+func testDeleteSession(t *testing.T, b store.Backend) {
+	_, err := b.DeleteSession(ctx, NewID(), false, t0)
+	wantErr(t, "delete absent", err, store.ErrNotFound)
+
+	plain := newSession("12", t0, 10_000, t0+60_000)
+	mustCreate(t, b, plain, nil, nil)
+	if n, err := b.DeleteSession(ctx, plain.ID, true, t0); err != nil || n != 1 {
+		t.Fatalf("delete without family = %d, %v", n, err)
+	}
+	_, err = b.GetSession(ctx, plain.ID, t0)
+	wantErr(t, "get deleted", err, store.ErrNotFound)
+
+	// A family with two sessions (after one rotation) and a bystander session of the same user.
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	other := newSession("12", t0, 10_000, t0+60_000)
+	mustCreate(t, b, other, nil, nil)
+	next := NewHash()
+	res, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: next, Now: t0 + 1, NewSession: rebuild(NewID(), t0+1, 10_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the rotated session remains in the family; without ?family it alone goes.
+	second := newSession("12", t0, 10_000, t0+60_000)
+	mustCreate(t, b, second, nil, nil)
+	if n, err := b.DeleteSession(ctx, second.ID, false, t0+2); err != nil || n != 1 {
+		t.Fatalf("delete one = %d, %v", n, err)
+	}
+	if n, err := b.DeleteSession(ctx, res.Session.ID, true, t0+2); err != nil || n != 1 {
+		t.Fatalf("delete with family = %d, %v", n, err)
+	}
+	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 3, NewSession: rebuild(NewID(), t0+3, 10_000)})
+	wantErr(t, "rotate after family delete", err, store.ErrNotFound)
+	mustGet(t, b, other.ID, t0+3)
+	wantCount(t, b, 1)
+
+	expired := newSession("12", t0, 10, t0+60_000)
+	mustCreate(t, b, expired, nil, nil)
+	_, err = b.DeleteSession(ctx, expired.ID, false, t0+10)
+	wantErr(t, "delete expired", err, store.ErrNotFound)
+}
+
+func testListAndDeleteUser(t *testing.T, b store.Backend) {
+	if l, err := b.ListUserSessions(ctx, "nobody", t0); err != nil || l == nil || len(l) != 0 {
+		t.Fatalf("list of nobody = %v, %v; want empty non-nil", l, err)
+	}
+	var ids []string
+	for i := range 3 {
+		s := newSession("u1", t0+int64(3-i), 10_000, t0+60_000) // created in reverse order
+		if i == 1 {
+			f, tok := withFamily(s, t0+120_000)
+			mustCreate(t, b, s, f, tok)
+		} else {
+			mustCreate(t, b, s, nil, nil)
+		}
+		ids = append([]string{s.ID}, ids...)
+	}
+	expired := newSession("u1", t0, 5, t0+60_000)
+	mustCreate(t, b, expired, nil, nil)
+	prefixUser := newSession("u10", t0, 10_000, t0+60_000) // shares a prefix with u1
+	mustCreate(t, b, prefixUser, nil, nil)
+
+	list, err := b.ListUserSessions(ctx, "u1", t0+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range list {
+		got = append(got, s.ID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("list order = %v, want %v", got, ids)
+	}
+
+	n, err := b.DeleteUserSessions(ctx, "u1", t0+10)
+	if err != nil || n != 3 {
+		t.Fatalf("DeleteUserSessions = %d, %v; want 3", n, err)
+	}
+	if l, _ := b.ListUserSessions(ctx, "u1", t0+10); len(l) != 0 {
+		t.Fatalf("sessions left: %d", len(l))
+	}
+	if l, _ := b.ListUserSessions(ctx, "u10", t0+10); len(l) != 1 {
+		t.Fatalf("other user's sessions: %d, want 1", len(l))
+	}
+	wantCount(t, b, 1) // the expired one went too
+	if n, err := b.DeleteUserSessions(ctx, "u1", t0+10); err != nil || n != 0 {
+		t.Fatalf("second DeleteUserSessions = %d, %v", n, err)
+	}
+}
+
+func testRotate(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+
+	_, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: NewHash(), NewTokenHash: NewHash(), Now: t0, NewSession: rebuild(NewID(), t0, 1000)})
+	wantErr(t, "unknown token", err, store.ErrNotFound)
+
+	newID, next := NewID(), NewHash()
+	res, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: next, Now: t0 + 100, NewSession: rebuild(newID, t0+100, 1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Session.ID != newID || res.Session.FamilyID != f.ID || string(res.Session.JWT) != "family-jwt" || res.Family.ExpiresAt != t0+120_000 {
+		t.Fatalf("rotation result: %+v / %+v", res.Session, res.Family)
+	}
+	_, err = b.GetSession(ctx, s.ID, t0+100)
+	wantErr(t, "old session after rotation", err, store.ErrNotFound)
+	equalSession(t, mustGet(t, b, newID, t0+100), res.Session)
+	wantCount(t, b, 1)
+
+	// The new token works until the family expires.
+	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 120_000, NewSession: rebuild(NewID(), t0+120_000, 1000)})
+	wantErr(t, "rotate at family expiry", err, store.ErrNotFound)
+	if _, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 119_999, NewSession: rebuild(NewID(), t0+119_999, 1000)}); err != nil {
+		t.Fatalf("rotate just before family expiry: %v", err)
+	}
+}
+
+func testRotateReuse(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	bystander := newSession("12", t0, 10_000, t0+60_000)
+	mustCreate(t, b, bystander, nil, nil)
+
+	next := NewHash()
+	res, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: next, Now: t0 + 1, NewSession: rebuild(NewID(), t0+1, 10_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replaying the spent token revokes the family, including the legitimate new session.
+	r2, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 2, NewSession: rebuild(NewID(), t0+2, 10_000)})
+	wantErr(t, "replay", err, store.ErrReused)
+	if r2.Revoked != 1 {
+		t.Fatalf("revoked = %d, want 1", r2.Revoked)
+	}
+	_, err = b.GetSession(ctx, res.Session.ID, t0+2)
+	wantErr(t, "new session after reuse", err, store.ErrNotFound)
+	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 3, NewSession: rebuild(NewID(), t0+3, 10_000)})
+	wantErr(t, "new token after reuse", err, store.ErrNotFound)
+	// Later replays are still recognised.
+	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 4, NewSession: rebuild(NewID(), t0+4, 10_000)})
+	wantErr(t, "second replay", err, store.ErrReused)
+	mustGet(t, b, bystander.ID, t0+4)
+	if l, _ := b.ListUserSessions(ctx, "12", t0+4); len(l) != 1 {
+		t.Fatalf("user has %d sessions, want 1", len(l))
+	}
+}
+
+func testRotateConcurrent(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]store.RotateResult, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 1, NewSession: rebuild(NewID(), t0+1, 10_000)})
+		})
+	}
+	wg.Wait()
+	var winner *store.Session
+	reused := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner != nil {
+				t.Fatal("two rotations of one token succeeded")
+			}
+			winner = results[i].Session
+		case errors.Is(err, store.ErrReused):
+			reused++
+		default:
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+	if winner == nil || reused != n-1 {
+		t.Fatalf("winner=%v reused=%d, want one winner and %d reused", winner != nil, reused, n-1)
+	}
+	_, err := b.GetSession(ctx, winner.ID, t0+2)
+	wantErr(t, "winner's session after reuse", err, store.ErrNotFound)
+	wantCount(t, b, 0)
+}
+
+func testCounters(t *testing.T, b store.Backend) {
+	c, err := b.IncrCounter(ctx, "login:ip:127.0.0.1", 1000, 0, t0)
+	if err != nil || c.Count != 0 {
+		t.Fatalf("read absent = %+v, %v", c, err)
+	}
+	for i := int64(1); i <= 3; i++ {
+		c, err = b.IncrCounter(ctx, "login:ip:127.0.0.1", 1000, 1, t0+i)
+		if err != nil || c.Count != i || c.ResetAt != t0+1001 {
+			t.Fatalf("incr %d = %+v, %v", i, c, err)
+		}
+	}
+	if c, _ = b.IncrCounter(ctx, "login:ip:127.0.0.1", 1000, 0, t0+500); c.Count != 3 {
+		t.Fatalf("read = %+v, want 3", c)
+	}
+	if c, _ = b.IncrCounter(ctx, "login:ip:127.0.0.1", 1000, 5, t0+1001); c.Count != 5 || c.ResetAt != t0+2001 {
+		t.Fatalf("new window = %+v", c)
+	}
+	if c, _ = b.IncrCounter(ctx, "other", 1000, 1, t0+1001); c.Count != 1 {
+		t.Fatalf("independent key = %+v", c)
+	}
+	if ok, err := b.DeleteCounter(ctx, "login:ip:127.0.0.1"); !ok || err != nil {
+		t.Fatalf("delete = %v, %v", ok, err)
+	}
+	if ok, err := b.DeleteCounter(ctx, "login:ip:127.0.0.1"); ok || err != nil {
+		t.Fatalf("second delete = %v, %v", ok, err)
+	}
+	if c, _ = b.IncrCounter(ctx, "login:ip:127.0.0.1", 1000, 1, t0+1002); c.Count != 1 {
+		t.Fatalf("after delete = %+v", c)
+	}
+	// Concurrent increments are not lost.
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if _, err := b.IncrCounter(ctx, "race", 60_000, 1, t0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if c, _ = b.IncrCounter(ctx, "race", 60_000, 0, t0); c.Count != 50 {
+		t.Fatalf("concurrent count = %d, want 50", c.Count)
+	}
+}
+
+func testSweep(t *testing.T, b store.Backend) {
+	live := newSession("12", t0, 60_000, t0+60_000)
+	lf, ltok := withFamily(live, t0+120_000)
+	mustCreate(t, b, live, lf, ltok)
+	for range 25 {
+		s := newSession("12", t0, 100, t0+60_000)
+		f, tok := withFamily(s, t0+200)
+		mustCreate(t, b, s, f, tok)
+		if _, err := b.IncrCounter(ctx, "c:"+s.ID[:8], 100, 1, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.IncrCounter(ctx, "live-counter", 60_000, 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	wantCount(t, b, 26)
+
+	// Nothing is due yet.
+	if res, err := b.Sweep(ctx, t0+99, 10); err != nil || res != (store.SweepResult{}) {
+		t.Fatalf("early sweep = %+v, %v", res, err)
+	}
+	var total store.SweepResult
+	for i := 0; ; i++ {
+		res, err := b.Sweep(ctx, t0+200, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sessions > 10 || res.Tokens > 10 || res.Families > 10 || res.Counters > 10 {
+			t.Fatalf("sweep exceeded its limit: %+v", res)
+		}
+		total.Sessions += res.Sessions
+		total.Tokens += res.Tokens
+		total.Families += res.Families
+		total.Counters += res.Counters
+		if !res.More {
+			break
+		}
+		if i > 10 {
+			t.Fatal("sweep does not converge")
+		}
+	}
+	if total.Sessions != 25 || total.Tokens != 25 || total.Families != 25 || total.Counters != 25 {
+		t.Fatalf("swept %+v, want 25 of each", total)
+	}
+	wantCount(t, b, 1)
+	mustGet(t, b, live.ID, t0+200)
+	if c, _ := b.IncrCounter(ctx, "live-counter", 60_000, 0, t0+200); c.Count != 1 {
+		t.Fatalf("live counter swept: %+v", c)
+	}
+	if _, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: ltok.Hash, NewTokenHash: NewHash(), Now: t0 + 200, NewSession: rebuild(NewID(), t0+200, 1000)}); err != nil {
+		t.Fatalf("live family after sweep: %v", err)
+	}
+}
+
+func testConcurrentMixed(t *testing.T, b store.Backend) {
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			user := fmt.Sprintf("w%d", w)
+			for i := range each {
+				s := newSession(user, t0, 10_000, t0+60_000)
+				if err := b.CreateSession(ctx, s, nil, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := b.TouchSession(ctx, s.ID, store.Touch{Host: "x.localhost", IdleTimeoutMs: 20_000, Sliding: true, Now: t0 + 1}); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%2 == 0 {
+					if _, err := b.DeleteSession(ctx, s.ID, false, t0+1); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for w := range workers {
+		l, err := b.ListUserSessions(ctx, fmt.Sprintf("w%d", w), t0+15_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(l)
+	}
+	if want := workers * (each / 2); total != want {
+		t.Fatalf("live sessions = %d, want %d", total, want)
+	}
+	wantCount(t, b, int64(workers*(each/2)))
+}

@@ -1,0 +1,75 @@
+// Package sweep runs the background deletion of expired records.
+package sweep
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+// Sweeper periodically removes expired records in bounded batches.
+type Sweeper struct {
+	Backend  store.Backend
+	Interval time.Duration
+	Batch    int              // records of each kind per transaction
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger
+	// OnSweep, if set, receives the totals of every run (metrics).
+	OnSweep func(store.SweepResult, error)
+}
+
+// Run sweeps every Interval until ctx is cancelled.
+func (s *Sweeper) Run(ctx context.Context) {
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Once(ctx)
+		}
+	}
+}
+
+// Once sweeps until nothing expired is left (or ctx ends) and returns the totals. A panic is
+// recovered and reported as an error so that one bad record cannot stop the sweeper.
+func (s *Sweeper) Once(ctx context.Context) (total store.SweepResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sweep panicked: %v", p)
+		}
+		if err != nil && s.Logger != nil {
+			s.Logger.Error("sweep failed", "err", err)
+		}
+		if s.OnSweep != nil {
+			s.OnSweep(total, err)
+		}
+	}()
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	at := now().UnixMilli() // one cut-off per run, so a run always ends
+	for ctx.Err() == nil {
+		res, err := s.Backend.Sweep(ctx, at, s.Batch)
+		if err != nil {
+			return total, err
+		}
+		total.Sessions += res.Sessions
+		total.Tokens += res.Tokens
+		total.Families += res.Families
+		total.Counters += res.Counters
+		if !res.More {
+			break
+		}
+	}
+	if s.Logger != nil && total != (store.SweepResult{}) {
+		s.Logger.Info("swept expired records", "sessions", total.Sessions, "tokens", total.Tokens,
+			"families", total.Families, "counters", total.Counters)
+	}
+	return total, nil
+}

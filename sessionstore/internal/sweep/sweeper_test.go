@@ -1,0 +1,73 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+// fakeBackend answers Sweep from a script; every other method is unused (nil embedded interface).
+type fakeBackend struct {
+	store.Backend
+	calls atomic.Int32
+	sweep func(n int32) (store.SweepResult, error)
+}
+
+func (f *fakeBackend) Sweep(ctx context.Context, now int64, limit int) (store.SweepResult, error) {
+	return f.sweep(f.calls.Add(1))
+}
+
+func TestOnceLoopsUntilDone(t *testing.T) {
+	f := &fakeBackend{sweep: func(n int32) (store.SweepResult, error) {
+		return store.SweepResult{Sessions: 2, Tokens: 1, More: n < 3}, nil
+	}}
+	var reported store.SweepResult
+	s := &Sweeper{Backend: f, Batch: 2, OnSweep: func(r store.SweepResult, err error) { reported = r }}
+	res, err := s.Once(t.Context())
+	if err != nil || res.Sessions != 6 || res.Tokens != 3 || f.calls.Load() != 3 || reported != res {
+		t.Fatalf("Once = %+v, %v after %d calls (reported %+v)", res, err, f.calls.Load(), reported)
+	}
+}
+
+func TestOnceRecoversAndReports(t *testing.T) {
+	f := &fakeBackend{sweep: func(n int32) (store.SweepResult, error) { panic("boom") }}
+	var gotErr error
+	s := &Sweeper{Backend: f, Batch: 1, OnSweep: func(_ store.SweepResult, err error) { gotErr = err }}
+	if _, err := s.Once(t.Context()); err == nil || gotErr == nil {
+		t.Fatalf("panic not turned into an error: %v / %v", err, gotErr)
+	}
+	f.sweep = func(int32) (store.SweepResult, error) { return store.SweepResult{}, errors.New("disk") }
+	if _, err := s.Once(t.Context()); err == nil {
+		t.Fatal("error not returned")
+	}
+}
+
+func TestRunTicksAndStops(t *testing.T) {
+	f := &fakeBackend{sweep: func(n int32) (store.SweepResult, error) {
+		if n == 1 {
+			panic("first run panics; the sweeper must survive")
+		}
+		return store.SweepResult{}, nil
+	}}
+	s := &Sweeper{Backend: f, Interval: 10 * time.Millisecond, Batch: 1}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.calls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	if f.calls.Load() < 3 {
+		t.Fatalf("sweeps = %d, want ≥ 3", f.calls.Load())
+	}
+}
