@@ -19,6 +19,8 @@ $(YAEGI):
 lint:
 	@gofmt -l . | grep -v '^e2e/strapi/' | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	go vet ./...
+	cd e2e && go vet ./...
+	cd sessionstore && go vet ./...
 	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: go vet only"; fi
 
 # Every test: plugin unit tests (go and yaegi), short fuzz runs, the session store, the e2e suite.
@@ -39,7 +41,8 @@ store_test:
 	$(MAKE) -C sessionstore test
 
 e2e:
-	cd e2e && go test -count=1 -timeout 30m -v ./... 2>&1 | tee $(CACHE)/e2e-last.log | scripts/summary.sh
+	@mkdir -p $(CACHE)
+	cd e2e && go test -count=1 -timeout 30m -v ./... 2>&1 | tee $(CACHE)/e2e-last.log | ../scripts/summary.sh
 
 demo:
 	@scripts/demo.sh
