@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -27,6 +28,15 @@ type Middleware struct {
 	store *storeClient
 	cache *tokenCache
 
+	// fast maps the Authorization header of recently validated requests to what this instance
+	// concluded, until something about the token needs checking again (see remember).
+	fast *fastMap
+	// routed matches every path that needs normalizing or routing (see routedPattern).
+	routed *regexp.Regexp
+
+	extraHeaders  bool // identityHeaders or upstreamHeaders set
+	anonymousPass bool // requests without a credential go straight through
+
 	// Durations in ms for the hot path's integer compares.
 	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs int64
 }
@@ -42,6 +52,10 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, fmt.Errorf("accessproxy %s: %w", name, err)
 	}
+	routed, err := regexp.Compile(routedPattern(s.blockedPaths))
+	if err != nil {
+		return nil, fmt.Errorf("accessproxy %s: blockedPaths: %w", name, err)
+	}
 	b := sharedBackend(config)
 	return &Middleware{
 		next:          next,
@@ -50,6 +64,10 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		keys:          keys,
 		store:         newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout),
 		cache:         b.cache,
+		fast:          b.register(),
+		routed:        routed,
+		extraHeaders:  s.identityHeaders || len(s.upstreamHeaders) > 0,
+		anonymousPass: !s.requireAuth && !s.cookie.Enabled,
 		cacheTTLms:    s.cacheTTL.Milliseconds(),
 		idleMs:        s.idleTimeout.Milliseconds(),
 		touchEveryMs:  s.touchEvery.Milliseconds(),
@@ -57,16 +75,44 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}, nil
 }
 
+// ServeHTTP is the hot path. Under Yaegi every interpreted call and every local of this function
+// costs (a call allocates a frame slot per local), so the common cases run inline with native
+// calls only: a path that needs no routing, and either a token this instance validated moments
+// ago or no credential at all. Everything else reads top to bottom in serveRouted and serveToken.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	h := req.Header
 	// Identity headers are ours alone: whatever the client sent is dropped.
-	req.Header.Del(headerUserID)
-	req.Header.Del(headerSessionID)
-
-	p := req.URL.Path
-	if !isNormalPath(p) {
-		p = normalizePath(p)
+	delete(h, headerUserID)
+	delete(h, headerSessionID)
+	if m.routed.MatchString(req.URL.Path) {
+		m.serveRouted(rw, req)
+		return
 	}
-	if len(m.s.blockedPaths) > 0 && m.blocked(p) && !m.adminAllowed(req) {
+	a := h["Authorization"]
+	if len(a) == 1 {
+		m.fast.mu.RLock()
+		f := m.fast.entries[a[0]]
+		m.fast.mu.RUnlock()
+		if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
+			h["Authorization"] = []string{f.e.strapiAuth}
+			if m.extraHeaders {
+				m.addExtraHeaders(h, f.e)
+			}
+			m.next.ServeHTTP(rw, req)
+			return
+		}
+	} else if len(a) == 0 && m.anonymousPass {
+		m.next.ServeHTTP(rw, req)
+		return
+	}
+	m.serveToken(rw, req, false)
+}
+
+// serveRouted handles a path that may need normalizing, the admin channel, or one of the proxy's
+// own or login routes.
+func (m *Middleware) serveRouted(rw http.ResponseWriter, req *http.Request) {
+	p := normalizePath(req.URL.Path)
+	if m.blocked(p) && !m.adminAllowed(req) {
 		m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
 		writeError(rw, http.StatusForbidden, "Forbidden")
 		return
@@ -74,7 +120,11 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if strings.HasPrefix(p, "/api/auth/") && m.serveAuthRoute(rw, req, p) {
 		return
 	}
+	m.serveToken(rw, req, true)
+}
 
+// serveToken handles a request the fast path could not vouch for.
+func (m *Middleware) serveToken(rw http.ResponseWriter, req *http.Request, routed bool) {
 	token, fromCookie, bad := m.credential(req)
 	if token == "" {
 		switch {
@@ -91,6 +141,9 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	e := m.session(rw, req, token, fromCookie)
 	if e == nil {
 		return
+	}
+	if !fromCookie && !routed {
+		m.remember(req, e)
 	}
 	m.prepareUpstream(req, e, fromCookie)
 	m.next.ServeHTTP(rw, req)
@@ -121,12 +174,19 @@ func (m *Middleware) prepareUpstream(req *http.Request, e *tokenEntry, fromCooki
 	if fromCookie {
 		m.stripSessionCookie(req)
 	}
+	if m.extraHeaders {
+		m.addExtraHeaders(req.Header, e)
+	}
+}
+
+// addExtraHeaders sets the identity headers and upstreamHeaders of an authenticated request.
+func (m *Middleware) addExtraHeaders(h http.Header, e *tokenEntry) {
 	if m.s.identityHeaders {
-		req.Header.Set(headerUserID, e.claims.Sub)
-		req.Header.Set(headerSessionID, e.claims.Sid)
+		h.Set(headerUserID, e.claims.Sub)
+		h.Set(headerSessionID, e.claims.Sid)
 	}
 	for k, v := range m.s.upstreamHeaders {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
 }
 

@@ -42,7 +42,8 @@ func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.session != nil && s.session.serve(w, r) {
 		return
 	}
-	if strings.HasPrefix(strings.ToLower(r.URL.Path), "/api/auth/local") || strings.HasSuffix(r.URL.Path, "/callback") {
+	lower := strings.ToLower(r.URL.Path)
+	if strings.HasPrefix(lower, "/api/auth/local") || strings.HasSuffix(lower, "/callback") || strings.HasSuffix(lower, "/change-password") {
 		var in struct {
 			Identifier string `json:"identifier"`
 			Password   string `json:"password"`

@@ -31,8 +31,7 @@ func clientIP(req *http.Request) string {
 	return host
 }
 
-// blocked says whether a normalized path is under one of blockedPaths. One-segment prefixes
-// (all the defaults) cost one map lookup: every interpreted statement counts on this path.
+// blocked says whether a normalized path is under one of blockedPaths.
 func (m *Middleware) blocked(p string) bool {
 	first := p
 	if i := strings.IndexByte(p[1:], '/'); i >= 0 {

@@ -56,6 +56,18 @@ func newTokenEntry(c tokenClaims, s *storeSession, fetchedMs int64) *tokenEntry 
 type tokenCache struct {
 	mu      sync.RWMutex
 	entries map[string]*tokenEntry
+
+	fastMu   sync.Mutex
+	fastMaps []*fastMap // the instances' fast-path maps, emptied on every revocation
+}
+
+// clear drops everything: after a refresh-token reuse the store does not say which sessions
+// it revoked.
+func (c *tokenCache) clear() {
+	c.revoked()
+	c.mu.Lock()
+	c.entries = map[string]*tokenEntry{}
+	c.mu.Unlock()
 }
 
 func newTokenCache() *tokenCache {
@@ -79,6 +91,7 @@ func (c *tokenCache) put(token string, e *tokenEntry, nowMs int64) {
 }
 
 func (c *tokenCache) remove(token string) {
+	c.revoked()
 	c.mu.Lock()
 	delete(c.entries, token)
 	c.mu.Unlock()
@@ -86,6 +99,7 @@ func (c *tokenCache) remove(token string) {
 
 // removeSession drops every token of a session (logout on this Traefik is immediate).
 func (c *tokenCache) removeSession(sid string) {
+	c.revoked()
 	c.mu.Lock()
 	for tok, e := range c.entries {
 		if e.claims.Sid == sid {
@@ -97,6 +111,7 @@ func (c *tokenCache) removeSession(sid string) {
 
 // removeUser drops every token of a user.
 func (c *tokenCache) removeUser(userID string) {
+	c.revoked()
 	c.mu.Lock()
 	for tok, e := range c.entries {
 		if e.claims.Sub == userID {

@@ -1,0 +1,123 @@
+package accessproxy
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxFastEntries bounds an instance's fast-path map; when full it starts over.
+const maxFastEntries = 20000
+
+// maxFastMaps bounds how many instances' fast maps a cache keeps for revocation: each config
+// reload creates new instances, and the old ones no longer serve requests.
+const maxFastMaps = 256
+
+// fastEntry is an instance's conclusion about one Authorization header: on host, the token was
+// valid and needs no store call and no re-check before until.
+type fastEntry struct {
+	e     *tokenEntry
+	host  string
+	until time.Time
+}
+
+type fastMap struct {
+	mu      sync.RWMutex
+	entries map[string]*fastEntry
+}
+
+func (f *fastMap) reset() {
+	f.mu.Lock()
+	f.entries = map[string]*fastEntry{}
+	f.mu.Unlock()
+}
+
+// register gives an instance its fast map, which every revocation through this cache empties.
+func (b *backend) register() *fastMap {
+	f := &fastMap{entries: map[string]*fastEntry{}}
+	c := b.cache
+	c.fastMu.Lock()
+	if len(c.fastMaps) >= maxFastMaps {
+		c.fastMaps = c.fastMaps[1:]
+	}
+	c.fastMaps = append(c.fastMaps, f)
+	c.fastMu.Unlock()
+	return f
+}
+
+// revoked empties every instance's fast map: logout and revocation are immediate on this Traefik.
+func (c *tokenCache) revoked() {
+	c.fastMu.Lock()
+	maps := c.fastMaps
+	c.fastMu.Unlock()
+	for _, f := range maps {
+		f.reset()
+	}
+}
+
+// routedPattern matches the paths ServeHTTP must not take on its fast path: any path that
+// normalizePath could change (percent-encoding, upper case, backslash, double slash, dot segment,
+// trailing slash, empty), the proxy's own and Strapi's auth routes, and the blocked prefixes.
+// A path it does not match is already normal and routes nowhere special.
+func routedPattern(blocked []string) string {
+	alts := []string{"api/auth"}
+	for _, b := range blocked {
+		if b != "/" {
+			alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(b, "/")))
+		} else {
+			return `.` // everything is blocked: everything is routed
+		}
+	}
+	return `^/(?:` + strings.Join(alts, "|") + `)(?:/|$)|[%\\A-Z]|//|/\.|^$|^[^/]|[^/]/$`
+}
+
+// remember records that a request's token passed every check, for as long as none of them can
+// change: the cache's freshness, the token's expiry, the session's liveness on this host, the
+// next touch and the next upstream renewal.
+func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
+	auth := req.Header.Get("Authorization")
+	if auth == "" || m.cacheTTLms <= 0 {
+		return
+	}
+	s := e.sess
+	last, seen := s.HostsLastSeen[requestHost(req.Host)]
+	if !seen {
+		return
+	}
+	until := e.fetchedMs + m.cacheTTLms
+	until = earlier(until, e.expMs)
+	until = earlier(until, s.ExpiresAt)
+	until = earlier(until, s.AbsoluteExpiresAt)
+	until = earlier(until, s.CreatedAt+m.maxLifetimeMs)
+	if m.s.sliding {
+		until = earlier(until, last+m.idleMs)
+		// touchDue turns true a tenth of the window after the last touch, or when the store's
+		// expiry lags this instance's window by that much.
+		until = earlier(until, last+m.touchEveryMs)
+		if s.ExpiresAt < s.AbsoluteExpiresAt {
+			until = earlier(until, s.ExpiresAt-m.idleMs+m.touchEveryMs)
+		}
+	} else {
+		until = earlier(until, s.CreatedAt+m.idleMs)
+		until = earlier(until, last+m.touchEveryMs)
+	}
+	if e.renewAtMs > 0 {
+		until = earlier(until, e.renewAtMs)
+	}
+	f := &fastEntry{e: e, host: req.Host, until: time.UnixMilli(until)}
+	m.fast.mu.Lock()
+	if len(m.fast.entries) >= maxFastEntries {
+		m.fast.entries = map[string]*fastEntry{}
+	}
+	m.fast.entries[auth] = f
+	m.fast.mu.Unlock()
+}
+
+func earlier(a, b int64) int64 {
+	if b < a {
+		return b
+	}
+	return a
+}

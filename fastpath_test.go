@@ -1,0 +1,93 @@
+package accessproxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fast path must give exactly the answers of the full checks.
+
+func TestFastPathKeepsSlidingWindowWithCache(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "1s"; c.CacheTTL = "5s" })
+	tok := hs.login("a.localhost")
+	for i := 0; i < 8; i++ {
+		time.Sleep(300 * time.Millisecond)
+		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
+			t.Fatalf("use %d inside the window: %d", i, rec.Code)
+		}
+	}
+	if hs.store.count("touch") < 3 {
+		t.Fatalf("only %d touches in 2.4 s of a 1 s window", hs.store.count("touch"))
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("after the idle window, with a warm cache: %d", rec.Code)
+	}
+}
+
+func TestFastPathDoesNotSkipRoutesHostsOrHeaders(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.IdentityHeaders = true })
+	tok := hs.login("a.localhost")
+	hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "") // warm
+
+	// A login route with a valid token is still swapped.
+	for _, p := range []string{"/API/auth/local", "/api/auth/change-password"} {
+		rec := hs.do(http.MethodPost, "a.localhost", p, tok, `{"identifier":"ann","password":"right"}`)
+		if strings.Contains(rec.Body.String(), hs.strapi.jwt) {
+			t.Fatalf("%s leaked the Strapi JWT on a warm token", p)
+		}
+	}
+	// Another host is checked against the audience.
+	if rec := hs.do(http.MethodGet, "b.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusForbidden {
+		t.Fatalf("other host on a warm token: %d", rec.Code)
+	}
+	// Admin paths stay blocked.
+	req := httptest.NewRequest(http.MethodGet, "http://a.localhost/Admin", nil)
+	req.RemoteAddr = "203.0.113.1:9"
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("admin path on a warm token: %d", rec.Code)
+	}
+	// Spoofed identity headers are replaced.
+	req = httptest.NewRequest(http.MethodGet, "http://a.localhost/api/articles", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set(headerUserID, "1")
+	rec = httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	if echo := decodeMap(t, rec); echo["userId"] != "7" || echo["authorization"] != "Bearer "+hs.strapi.jwt {
+		t.Fatalf("warm request upstream saw %v", echo)
+	}
+}
+
+func TestLogoutEndsFastPathOfOtherInstances(t *testing.T) {
+	hs := newHarness(t, nil) // cacheTTL 5s
+	cfg := CreateConfig()
+	cfg.Secret, cfg.StoreURL, cfg.StoreToken = testSecret, hs.store.srv.URL, testStoreToken
+	other, err := New(context.Background(), hs.strapi, cfg, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := hs.login("a.localhost")
+	get := func(h http.Handler) int {
+		req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/users/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if get(other) != http.StatusOK || get(other) != http.StatusOK {
+		t.Fatal("warm-up")
+	}
+	if rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/logout", tok, ""); rec.Code != http.StatusOK {
+		t.Fatalf("logout: %d", rec.Code)
+	}
+	if code := get(other); code != http.StatusUnauthorized {
+		t.Fatalf("another instance in the same Traefik after logout: %d", code)
+	}
+}
