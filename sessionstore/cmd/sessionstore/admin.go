@@ -37,6 +37,9 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	session := fs.String("session", "", "session id (revoke)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	boltPath := fs.String("bolt-path", "./data/sessions.db", "bolt database file (when no --server)")
+	backend := fs.String("backend", "bolt", "storage to open when no --server: bolt | mongo")
+	mongoURI := fs.String("mongo-uri", "", "MongoDB connection string (--backend mongo)")
+	mongoDB := fs.String("mongo-database", "accessproxy", "MongoDB database (--backend mongo)")
 	server := fs.String("server", "", "base URL of a running sessionstore, e.g. http://127.0.0.1:8181")
 	token := fs.String("token", "", "bearer token of the running server (with --server)")
 	timeout := fs.Duration("timeout", 10*time.Second, "overall time limit")
@@ -65,6 +68,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	var a admin
 	if *server != "" {
 		a, err = newHTTPAdmin(*server, *token)
+	} else if *backend == "mongo" {
+		a, err = openMongoAdmin(ctx, *mongoURI, *mongoDB)
 	} else {
 		a, err = openBoltAdmin(*boltPath, cmd == "list")
 	}

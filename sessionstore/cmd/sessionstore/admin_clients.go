@@ -14,13 +14,26 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/api"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/mongo"
 )
 
-// boltAdmin works on the database file directly (the server must not be running: bbolt locks it).
-type boltAdmin struct{ s *bolt.Store }
+// boltAdmin works on the storage directly: the bolt file (the server must not be running: bbolt
+// locks it) or the MongoDB database (shared with running servers: nothing is cached in them).
+type boltAdmin struct{ s store.Backend }
 
 func openBoltAdmin(path string, readOnly bool) (*boltAdmin, error) {
 	s, err := bolt.Open(path, bolt.Options{LockTimeout: time.Second, ReadOnly: readOnly})
+	if err != nil {
+		return nil, err
+	}
+	return &boltAdmin{s}, nil
+}
+
+func openMongoAdmin(ctx context.Context, uri, database string) (*boltAdmin, error) {
+	if uri == "" {
+		return nil, errors.New("--backend mongo needs --mongo-uri (or SESSIONSTORE_MONGO_URI)")
+	}
+	s, err := mongo.Open(ctx, mongo.Options{URI: uri, Database: database, StartupTimeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb/ferret"
 )
 
 var binPath string
@@ -38,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	ferret.StopShared()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -94,7 +97,13 @@ type server struct {
 // for its "listening" log line.
 func startServer(t *testing.T, path, key string) *server {
 	t.Helper()
-	cmd := command([]string{"--listen", "127.0.0.1:0", "--bolt-path", path},
+	return startServerArgs(t, key, "--bolt-path", path)
+}
+
+// startServerArgs runs the server on a free port with the key and args.
+func startServerArgs(t *testing.T, key string, args ...string) *server {
+	t.Helper()
+	cmd := command(append([]string{"--listen", "127.0.0.1:0"}, args...),
 		"SESSIONSTORE_TOKEN="+testToken, "SESSIONSTORE_ENCRYPTION_KEY="+key)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -197,8 +206,8 @@ func TestStartupValidation(t *testing.T) {
 		{"no key", []string{"--token", testToken}, nil, "--encryption-key"},
 		{"key not base64", []string{"--token", testToken, "--encryption-key", "not*base64*at*all"}, nil, "not valid base64"},
 		{"short key", []string{"--token", testToken}, []string{"SESSIONSTORE_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 16))}, "32 bytes"},
-		{"mongo", []string{"--token", testToken, "--encryption-key", keyA, "--backend", "mongo"}, nil, "mongo backend not built yet"},
-		{"mongo from env", []string{"--token", testToken, "--encryption-key", keyA}, []string{"SESSIONSTORE_BACKEND=mongo"}, "mongo backend not built yet"},
+		{"mongo", []string{"--token", testToken, "--encryption-key", keyA, "--backend", "mongo"}, nil, "--mongo-uri"},
+		{"mongo from env", []string{"--token", testToken, "--encryption-key", keyA}, []string{"SESSIONSTORE_BACKEND=mongo"}, "--mongo-uri"},
 		{"unknown backend", []string{"--token", testToken, "--encryption-key", keyA, "--backend", "redis"}, nil, "--backend"},
 		{"bad env duration", []string{"--token", testToken, "--encryption-key", keyA}, []string{"SESSIONSTORE_SWEEP_INTERVAL=soon"}, "SESSIONSTORE_SWEEP_INTERVAL"},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/crypto"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/mongo"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/sweep"
 )
 
@@ -69,7 +70,9 @@ func runServe(args []string, stderr io.Writer) int {
 	switch cfg.backend {
 	case "bolt":
 	case "mongo":
-		return failf(stderr, exitUsage, "mongo backend not built yet; use --backend bolt")
+		if cfg.mongoURI == "" {
+			return failf(stderr, exitUsage, "--mongo-uri (SESSIONSTORE_MONGO_URI) is required with --backend mongo")
+		}
 	default:
 		return failf(stderr, exitUsage, "--backend must be bolt or mongo, got %q", cfg.backend)
 	}
@@ -89,12 +92,24 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	backend, err := bolt.Open(cfg.boltPath, bolt.Options{LockTimeout: 5 * time.Second})
-	if errors.Is(err, bolt.ErrLocked) {
-		return failf(stderr, exitError, "%s is locked: another sessionstore is using it", cfg.boltPath)
-	}
-	if err != nil {
-		return failf(stderr, exitError, "%v", err)
+	var backend store.Backend
+	if cfg.backend == "mongo" {
+		// Waits up to 30s for the database (and its indexes); after start every call has its own
+		// timeout and an unreachable database answers 503 until it is back.
+		startCtx, stopStart := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		backend, err = mongo.Open(startCtx, mongo.Options{URI: cfg.mongoURI, Database: cfg.mongoDatabase, Logger: log})
+		stopStart()
+		if err != nil {
+			return failf(stderr, exitError, "%v", err)
+		}
+	} else {
+		backend, err = bolt.Open(cfg.boltPath, bolt.Options{LockTimeout: 5 * time.Second})
+		if errors.Is(err, bolt.ErrLocked) {
+			return failf(stderr, exitError, "%s is locked: another sessionstore is using it", cfg.boltPath)
+		}
+		if err != nil {
+			return failf(stderr, exitError, "%v", err)
+		}
 	}
 	if err := serve(cfg, backend, sealer, log); err != nil {
 		log.Error("server stopped", "err", err)
@@ -135,7 +150,11 @@ func serve(cfg *serveConfig, backend store.Backend, sealer *crypto.Sealer, log *
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "backend", cfg.backend, "boltPath", cfg.boltPath)
+	if cfg.backend == "mongo" {
+		log.Info("listening", "addr", ln.Addr().String(), "backend", cfg.backend, "mongoDatabase", cfg.mongoDatabase)
+	} else {
+		log.Info("listening", "addr", ln.Addr().String(), "backend", cfg.backend, "boltPath", cfg.boltPath)
+	}
 
 	var runErr error
 	select {

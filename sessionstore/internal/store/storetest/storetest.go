@@ -37,6 +37,7 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"Counters", testCounters},
 		{"Sweep", testSweep},
 		{"ConcurrentMixed", testConcurrentMixed},
+		{"LiteralValues", testLiteralValues},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -596,4 +597,44 @@ func testConcurrentMixed(t *testing.T, b store.Backend) {
 		t.Fatalf("live sessions = %d, want %d", total, want)
 	}
 	wantCount(t, b, int64(workers*(each/2)))
+}
+
+// testLiteralValues: values that look like query operators or field paths (a document database
+// backend must never let them act as such) are stored and matched literally.
+func testLiteralValues(t *testing.T, b store.Backend) {
+	victim := newSession("12", t0, 10_000, t0+60_000)
+	mustCreate(t, b, victim, nil, nil)
+	odd := newSession(`{"$ne":""}`, t0, 10_000, t0+60_000)
+	mustCreate(t, b, odd, nil, nil)
+	for _, user := range []string{"$ne", `{"$gt":""}`, "$where", ".*", ""} {
+		if l, err := b.ListUserSessions(ctx, user, t0); err != nil || len(l) != 0 {
+			t.Fatalf("ListUserSessions(%q) = %d sessions, %v; want none", user, len(l), err)
+		}
+		if n, err := b.DeleteUserSessions(ctx, user, t0); err != nil || n != 0 {
+			t.Fatalf("DeleteUserSessions(%q) = %d, %v; want 0", user, n, err)
+		}
+	}
+	if l, err := b.ListUserSessions(ctx, odd.UserID, t0); err != nil || len(l) != 1 || l[0].ID != odd.ID {
+		t.Fatalf("ListUserSessions(odd) = %v, %v", l, err)
+	}
+	for _, id := range []string{`{"$gt":""}`, "$gt"} {
+		_, err := b.GetSession(ctx, id, t0)
+		wantErr(t, "get "+id, err, store.ErrNotFound)
+	}
+	got, err := b.TouchSession(ctx, odd.ID, store.Touch{Host: "$set.x%2E", IdleTimeoutMs: 1000, Sliding: true, Now: t0 + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalSession(t, mustGet(t, b, odd.ID, t0+1), got)
+	if got.HostsLastSeen["$set.x%2E"] != t0+1 || got.HostsLastSeen["a.localhost"] != t0 || len(got.HostsLastSeen) != 2 {
+		t.Fatalf("hosts = %v", got.HostsLastSeen)
+	}
+	if c, err := b.IncrCounter(ctx, `{"$gt":""}`, 1000, 1, t0); err != nil || c.Count != 1 {
+		t.Fatalf("counter = %+v, %v", c, err)
+	}
+	if ok, err := b.DeleteCounter(ctx, "$gt"); err != nil || ok {
+		t.Fatalf("DeleteCounter($gt) = %v, %v", ok, err)
+	}
+	mustGet(t, b, victim.ID, t0)
+	wantCount(t, b, 2)
 }

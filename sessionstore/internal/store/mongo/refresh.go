@@ -1,0 +1,129 @@
+package mongo
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+func (s *Store) loadToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+	var d tokenDoc
+	found, err := s.findOne(ctx, s.tokens, hash, &d)
+	if err != nil || !found {
+		return nil, err
+	}
+	return d.token(), nil
+}
+
+func (s *Store) loadFamily(ctx context.Context, id string) (*store.Family, error) {
+	var d familyDoc
+	found, err := s.findOne(ctx, s.families, id, &d)
+	if err != nil || !found {
+		return nil, err
+	}
+	return d.family(), nil
+}
+
+// revokeFamily deletes a family, its sessions and its tokens (with keepSpent, spent tokens stay until
+// they expire so that later replays are still reuse) and returns how many of the sessions were live.
+// The caller holds the family's lock. The family record goes first: a rotation that is not
+// serialised by the lock (none is) would find it gone.
+func (s *Store) revokeFamily(ctx context.Context, famID string, now int64, keepSpent bool) (int, error) {
+	if _, err := s.deleteMany(ctx, s.families, byID(famID)); err != nil {
+		return 0, err
+	}
+	fam := bson.D{{Key: "familyId", Value: famID}}
+	live, err := s.deleteMany(ctx, s.sessions, liveFilter(fam, now))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.deleteMany(ctx, s.sessions, fam); err != nil {
+		return 0, err
+	}
+	tokens := fam
+	if keepSpent {
+		tokens = bson.D{{Key: "familyId", Value: famID}, {Key: "spent", Value: false}}
+	}
+	if _, err := s.deleteMany(ctx, s.tokens, tokens); err != nil {
+		return 0, err
+	}
+	return live, nil
+}
+
+// RotateRefresh spends a token under its family's lock, so of concurrent calls with one token
+// exactly one finds it unspent (on FerretDB too, where a conditional findAndModify is not atomic).
+//
+// Order, without transactions: the new session and token are inserted first, then the old token is
+// marked spent (the commit point), then the old session is deleted. A crash before the commit leaves
+// the old token usable (the client retries; the orphans expire); a crash after it leaves the old
+// session until it expires. Ids are 256-bit random, so the conflict checks are belt and braces.
+func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
+	t, err := s.loadToken(ctx, r.TokenHash)
+	if err != nil {
+		return store.RotateResult{}, err
+	}
+	if t == nil || !t.Live(r.Now) {
+		return store.RotateResult{}, store.ErrNotFound
+	}
+	var res store.RotateResult
+	var outcome error
+	err = s.withLock(ctx, "f:"+t.FamilyID, func() error {
+		t, err := s.loadToken(ctx, r.TokenHash) // again, under the lock
+		if err != nil {
+			return err
+		}
+		if t == nil || !t.Live(r.Now) {
+			outcome = store.ErrNotFound
+			return nil
+		}
+		if t.Spent {
+			outcome = store.ErrReused
+			res.Revoked, err = s.revokeFamily(ctx, t.FamilyID, r.Now, true)
+			return err
+		}
+		f, err := s.loadFamily(ctx, t.FamilyID)
+		if err != nil {
+			return err
+		}
+		if f == nil || !f.Live(r.Now) {
+			outcome = store.ErrNotFound
+			return nil
+		}
+		sess, err := r.NewSession(f)
+		if err != nil {
+			return err
+		}
+		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
+		if err := s.insert(ctx, s.tokens, toTokenDoc(next)); err != nil {
+			if err == store.ErrConflict {
+				outcome = err
+				return nil
+			}
+			return err
+		}
+		if err := s.insert(ctx, s.sessions, toSessionDoc(sess)); err != nil {
+			_, _ = s.deleteByID(ctx, s.tokens, next.Hash)
+			if err == store.ErrConflict {
+				outcome = err
+				return nil
+			}
+			return err
+		}
+		if _, err := s.set(ctx, s.tokens, t.Hash, bson.D{{Key: "spent", Value: true}}); err != nil {
+			_, _ = s.deleteByID(ctx, s.sessions, sess.ID)
+			_, _ = s.deleteByID(ctx, s.tokens, next.Hash)
+			return err
+		}
+		if _, err := s.deleteByID(ctx, s.sessions, t.SessionID); err != nil {
+			s.log.Warn("rotation: deleting the replaced session failed; it expires by itself", "err", err)
+		}
+		res.Session, res.Family = sess, f
+		return nil
+	})
+	if err != nil {
+		return store.RotateResult{}, err
+	}
+	return res, outcome
+}

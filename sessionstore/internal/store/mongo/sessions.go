@@ -1,0 +1,320 @@
+package mongo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+// findOne decodes the document with _id id into out; found is false when there is none.
+func (s *Store) findOne(ctx context.Context, coll *mongo.Collection, id string, out any) (found bool, err error) {
+	c, cancel := s.call(ctx)
+	defer cancel()
+	err = coll.FindOne(c, byID(id)).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, wrap(err)
+}
+
+func (s *Store) insert(ctx context.Context, coll *mongo.Collection, doc any) error {
+	c, cancel := s.call(ctx)
+	defer cancel()
+	_, err := coll.InsertOne(c, doc)
+	if mongo.IsDuplicateKeyError(err) {
+		return store.ErrConflict
+	}
+	return wrap(err)
+}
+
+// deleteByID removes one document (clean-up of a failed multi-step write; runs even if ctx ended).
+func (s *Store) deleteByID(ctx context.Context, coll *mongo.Collection, id string) (bool, error) {
+	c, cancel := s.detached(ctx)
+	defer cancel()
+	res, err := coll.DeleteOne(c, byID(id))
+	if err != nil {
+		return false, wrap(err)
+	}
+	return res.DeletedCount > 0, nil
+}
+
+func (s *Store) deleteMany(ctx context.Context, coll *mongo.Collection, filter bson.D) (int, error) {
+	c, cancel := s.call(ctx)
+	defer cancel()
+	res, err := coll.DeleteMany(c, filter)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return int(res.DeletedCount), nil
+}
+
+func (s *Store) set(ctx context.Context, coll *mongo.Collection, id string, fields bson.D) (matched bool, err error) {
+	c, cancel := s.call(ctx)
+	defer cancel()
+	res, err := coll.UpdateOne(c, byID(id), bson.D{{Key: "$set", Value: fields}})
+	if err != nil {
+		return false, wrap(err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// loadSession returns the stored session or nil.
+func (s *Store) loadSession(ctx context.Context, id string) (*store.Session, error) {
+	var d sessionDoc
+	found, err := s.findOne(ctx, s.sessions, id, &d)
+	if err != nil || !found {
+		return nil, err
+	}
+	return d.session(), nil
+}
+
+func (s *Store) loadLiveSession(ctx context.Context, id string, now int64) (*store.Session, error) {
+	sess, err := s.loadSession(ctx, id)
+	if err != nil || sess == nil || !sess.Live(now) {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// CreateSession inserts token, family, then session; the unique _id of each makes a duplicate a
+// conflict. Without transactions, a conflict removes what this call inserted before; a crash in
+// between leaves an orphan token/family that no client knows (nothing was acknowledged), which
+// expires and is swept.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken) error {
+	var undo []func()
+	fail := func(err error) error {
+		for _, u := range slices.Backward(undo) {
+			u()
+		}
+		return err
+	}
+	if t != nil {
+		if err := s.insert(ctx, s.tokens, toTokenDoc(t)); err != nil {
+			return err
+		}
+		undo = append(undo, func() { _, _ = s.deleteByID(ctx, s.tokens, t.Hash) })
+	}
+	if f != nil {
+		if err := s.insert(ctx, s.families, toFamilyDoc(f)); err != nil {
+			return fail(err)
+		}
+		undo = append(undo, func() { _, _ = s.deleteByID(ctx, s.families, f.ID) })
+	}
+	if err := s.insert(ctx, s.sessions, toSessionDoc(sess)); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// GetSession is one lookup by _id.
+func (s *Store) GetSession(ctx context.Context, id string, now int64) (*store.Session, error) {
+	sess, err := s.loadLiveSession(ctx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil {
+		return nil, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// TouchSession reads, applies store.Session.ApplyTouch and writes the changed fields back, under
+// the session's lock (FerretDB has neither pipeline updates nor atomic findAndModify).
+func (s *Store) TouchSession(ctx context.Context, id string, t store.Touch) (*store.Session, error) {
+	var sess *store.Session
+	err := s.withLock(ctx, "s:"+id, func() error {
+		var err error
+		if sess, err = s.loadLiveSession(ctx, id, t.Now); err != nil || sess == nil {
+			return err
+		}
+		sess.ApplyTouch(t)
+		matched, err := s.set(ctx, s.sessions, id, bson.D{
+			{Key: "lastSeenAt", Value: sess.LastSeenAt},
+			{Key: "hosts", Value: toSessionDoc(sess).Hosts},
+			{Key: "expiresAt", Value: bson.DateTime(sess.ExpiresAt)},
+		})
+		if err == nil && !matched { // deleted meanwhile
+			sess = nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil {
+		return nil, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// SetUpstream is a compare-and-swap on upstreamVersion under the session's lock. The session is
+// written first, then the family's copy (without transactions a crash in between leaves the family
+// with the previous credentials: the next rotation mints a session with them and the proxy
+// refreshes upstream again).
+func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*store.Session, error) {
+	var sess *store.Session
+	var conflict bool
+	err := s.withLock(ctx, "s:"+id, func() error {
+		var err error
+		if sess, err = s.loadLiveSession(ctx, id, u.Now); err != nil || sess == nil {
+			return err
+		}
+		if sess.UpstreamVersion != u.ExpectVersion {
+			conflict = true
+			return nil
+		}
+		sess.JWT, sess.Refresh = u.JWT, u.Refresh
+		sess.UpstreamVersion++
+		if u.AbsoluteExpiresAt > 0 {
+			sess.AbsoluteExpiresAt = u.AbsoluteExpiresAt
+			sess.ExpiresAt = min(sess.ExpiresAt, u.AbsoluteExpiresAt)
+		}
+		matched, err := s.set(ctx, s.sessions, id, bson.D{
+			{Key: "jwt", Value: sess.JWT}, {Key: "refresh", Value: sess.Refresh},
+			{Key: "upstreamVersion", Value: sess.UpstreamVersion},
+			{Key: "absoluteExpiresAt", Value: bson.DateTime(sess.AbsoluteExpiresAt)},
+			{Key: "expiresAt", Value: bson.DateTime(sess.ExpiresAt)},
+		})
+		if err != nil || !matched {
+			sess = nil
+			return err
+		}
+		if sess.FamilyID == "" {
+			return nil
+		}
+		jwt, refresh, err := u.SealFamily(sess.FamilyID)
+		if err != nil {
+			return err
+		}
+		_, err = s.set(ctx, s.families, sess.FamilyID, bson.D{{Key: "jwt", Value: jwt}, {Key: "refresh", Value: refresh}})
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case conflict:
+		return nil, store.ErrConflict
+	case sess == nil:
+		return nil, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// DeleteSession removes a live session and, optionally, its family (see revokeFamily).
+func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (int, error) {
+	sess, err := s.loadLiveSession(ctx, id, now)
+	if err != nil {
+		return 0, err
+	}
+	if sess == nil {
+		return 0, store.ErrNotFound
+	}
+	deleted := 0
+	if withFamily && sess.FamilyID != "" {
+		err := s.withLock(ctx, "f:"+sess.FamilyID, func() error {
+			var err error
+			deleted, err = s.revokeFamily(ctx, sess.FamilyID, now, false)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	c, cancel := s.call(ctx)
+	defer cancel()
+	res, err := s.sessions.DeleteOne(c, byID(id))
+	if err != nil {
+		return 0, wrap(err)
+	}
+	if res.DeletedCount > 0 {
+		deleted++ // it was live when read
+	}
+	return deleted, nil
+}
+
+// liveFilter matches the live sessions among filter's (expiresAt <= absoluteExpiresAt always).
+func liveFilter(filter bson.D, now int64) bson.D {
+	return append(slices.Clone(filter), bson.E{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: bson.DateTime(now)}}})
+}
+
+// ListUserSessions finds the user's sessions by the userId index (the value is a plain string:
+// "$ne" or "{...}" in it is matched literally).
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) ([]*store.Session, error) {
+	c, cancel := s.call(ctx)
+	defer cancel()
+	cur, err := s.sessions.Find(c, liveFilter(bson.D{{Key: "userId", Value: userID}}, now))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var docs []sessionDoc
+	if err := cur.All(c, &docs); err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]*store.Session, 0, len(docs))
+	for i := range docs {
+		if sess := docs[i].session(); sess.Live(now) {
+			out = append(out, sess)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Session) int {
+		return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// DeleteUserSessions revokes every family of the user, then deletes the remaining sessions.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (int, error) {
+	c, cancel := s.call(ctx)
+	cur, err := s.families.Find(c, bson.D{{Key: "userId", Value: userID}})
+	var fams []familyDoc
+	if err == nil {
+		err = cur.All(c, &fams)
+	}
+	cancel()
+	if err != nil {
+		return 0, wrap(err)
+	}
+	deleted := 0
+	for _, f := range fams {
+		err := s.withLock(ctx, "f:"+f.ID, func() error {
+			n, err := s.revokeFamily(ctx, f.ID, now, false)
+			deleted += n
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	user := bson.D{{Key: "userId", Value: userID}}
+	n, err := s.deleteMany(ctx, s.sessions, liveFilter(user, now))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.deleteMany(ctx, s.sessions, user); err != nil {
+		return 0, err
+	}
+	return deleted + n, nil
+}
+
+// Import inserts sessions in batches (bulk loads: benchmarks, migrations). ErrConflict if an id exists.
+func (s *Store) Import(ctx context.Context, sessions []*store.Session) error {
+	docs := make([]any, len(sessions))
+	for i, sess := range sessions {
+		docs[i] = toSessionDoc(sess)
+	}
+	c, cancel := context.WithTimeout(ctx, s.opTimeout*20)
+	defer cancel()
+	_, err := s.sessions.InsertMany(c, docs)
+	if mongo.IsDuplicateKeyError(err) {
+		return store.ErrConflict
+	}
+	return wrap(err)
+}
