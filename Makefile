@@ -47,5 +47,7 @@ e2e:
 demo:
 	@scripts/demo.sh
 
+# Benchmarks: the plugin in real Traefik (wrk), then the session store's get/touch on bolt and mongo.
 bench:
 	@scripts/bench.sh
+	$(MAKE) -C sessionstore bench

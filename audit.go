@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// auditOutput is Traefik's standard output, where a plugin's lines join Traefik's log.
-var auditOutput io.Writer = os.Stdout
+// auditOutput is the plugin's standard error: Traefik logs a plugin's stderr lines at ERROR level,
+// so audit events show at the default log level (its stdout appears only at DEBUG).
+var auditOutput io.Writer = os.Stderr
 
 // auditLine is one auth event, written as a JSON line to Traefik's output. It never holds a token.
 type auditLine struct {
