@@ -42,5 +42,5 @@ func (m *Middleware) auditReason(event string, req *http.Request, userID, sessio
 	if err != nil {
 		return
 	}
-	fmt.Fprintln(auditOutput, string(line))
+	_, _ = fmt.Fprintln(auditOutput, string(line))
 }

@@ -45,12 +45,19 @@ func TestLockoutAndSuccessClearsFailures(t *testing.T) {
 	right := func() int {
 		return hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`).Code
 	}
-	if fail() != 400 || fail() != 400 || right() != 200 {
-		t.Fatal("two failures then success")
+	for i, want := range []int{400, 400} {
+		if code := fail(); code != want {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code := right(); code != 200 {
+		t.Fatalf("success after two failures: %d", code)
 	}
 	// The success cleared them: three more failures are needed to lock.
-	if fail() != 400 || fail() != 400 || fail() != 400 {
-		t.Fatal("failures before the lock pass Strapi's 400 through")
+	for i := 0; i < 3; i++ {
+		if code := fail(); code != 400 {
+			t.Fatalf("failure %d before the lock must pass Strapi's 400 through: %d", i, code)
+		}
 	}
 	seen := len(hs.strapi.seen)
 	if code := right(); code != http.StatusTooManyRequests {

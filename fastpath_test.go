@@ -81,8 +81,10 @@ func TestLogoutEndsFastPathOfOtherInstances(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec.Code
 	}
-	if get(other) != http.StatusOK || get(other) != http.StatusOK {
-		t.Fatal("warm-up")
+	for i := 0; i < 2; i++ {
+		if code := get(other); code != http.StatusOK {
+			t.Fatalf("warm-up %d: %d", i, code)
+		}
 	}
 	if rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/logout", tok, ""); rec.Code != http.StatusOK {
 		t.Fatalf("logout: %d", rec.Code)

@@ -255,7 +255,7 @@ func decodedBody(buf *bufferedResponse) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		out, err := io.ReadAll(io.LimitReader(zr, maxLoginBody+1))
 		if err != nil {
 			return nil, err

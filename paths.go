@@ -25,12 +25,15 @@ func normalizePath(p string) string {
 	return path.Clean("/" + p)
 }
 
+// pathSpecials are the characters normalizePath may change.
+const pathSpecials = "%\\ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 // isNormalPath is the cheap test that lets ordinary paths skip normalizePath's allocations.
 func isNormalPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return false
 	}
-	if strings.IndexAny(p, "%\\ABCDEFGHIJKLMNOPQRSTUVWXYZ") >= 0 {
+	if strings.ContainsAny(p, pathSpecials) {
 		return false
 	}
 	if strings.Contains(p, "//") || strings.Contains(p, "/.") {

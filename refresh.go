@@ -43,10 +43,6 @@ func (m *Middleware) wantsRefresh(body map[string]interface{}) bool {
 	return false
 }
 
-type refreshRequestBody struct {
-	RefreshToken string `json:"refreshToken"`
-}
-
 type tokenPair struct {
 	JWT          string `json:"jwt"`
 	RefreshToken string `json:"refreshToken"`

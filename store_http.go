@@ -126,7 +126,7 @@ func (c *storeClient) do(ctx context.Context, method, path string, in, out inter
 	if err != nil {
 		return fmt.Errorf("%w: %v", errStoreUnavailable, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxStoreResponse))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errStoreUnavailable, err)
