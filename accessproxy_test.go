@@ -335,7 +335,7 @@ func TestAudienceAtLoginAndOnRequest(t *testing.T) {
 }
 
 func TestSlidingExpiryAndTouchThrottle(t *testing.T) {
-	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "600ms"; c.CacheTTL = "0s" })
+	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "1s"; c.CacheTTL = "0s" })
 	tok := hs.login("a.localhost")
 	for i := 0; i < 5; i++ {
 		time.Sleep(300 * time.Millisecond)
@@ -343,7 +343,7 @@ func TestSlidingExpiryAndTouchThrottle(t *testing.T) {
 			t.Fatalf("use %d within the window: %d %s", i, rec.Code, rec.Body.String())
 		}
 	}
-	time.Sleep(800 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("after the idle window: %d", rec.Code)
 	}
@@ -362,15 +362,15 @@ func TestSlidingExpiryAndTouchThrottle(t *testing.T) {
 }
 
 func TestNonSlidingExpiry(t *testing.T) {
-	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "800ms"; c.Sliding = false; c.CacheTTL = "0s" })
+	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "1500ms"; c.Sliding = false; c.CacheTTL = "0s" })
 	tok := hs.login("a.localhost")
 	for i := 0; i < 3; i++ {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
 			t.Fatalf("use %d: %d", i, rec.Code)
 		}
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(900 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("use kept a non-sliding session alive: %d", rec.Code)
 	}
