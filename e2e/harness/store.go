@@ -3,7 +3,6 @@ package harness
 import (
 	"crypto/rand"
 	"encoding/base64"
-
 	"fmt"
 	"net/http"
 	"os"
@@ -68,17 +67,36 @@ func RandomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Store is a running sessionstore process (bolt backend).
+// Store is a running sessionstore process (bolt backend, or mongo: see StartStoreWith).
 type Store struct {
 	URL      string
 	Port     int
 	Token    string
 	Key      string // base64 of 32 bytes
-	BoltPath string
+	BoltPath string // bolt backend: the database file
 
+	Backend       string // "bolt" or "mongo"
+	MongoURI      string // mongo backend
+	MongoDatabase string // mongo backend
+	Dir           string // the store's own directory (log, bolt file)
+
+	name string
 	env  *Env
 	bin  string
 	proc *Proc
+}
+
+// StoreOptions say how to start a sessionstore (zero value: bolt, random token and key, free port).
+type StoreOptions struct {
+	Port          int    // 0 = a free one
+	Backend       string // "bolt" (default) or "mongo"
+	MongoURI      string // required with the mongo backend
+	MongoDatabase string // mongo backend; default "accessproxy"
+	// Token and Key: "" = random. Replicas over one database must share the key (it encrypts the
+	// stored Strapi JWTs); their tokens may differ (each plugin presents its own store's).
+	Token string
+	Key   string // base64 of 32 bytes
+	Name  string // process name in logs (default "sessionstore")
 }
 
 // StartStore builds (once) and starts a sessionstore with a random token and key, its bolt file in
@@ -87,25 +105,67 @@ func StartStore(env *Env) (*Store, error) { return StartStoreAt(env, 0) }
 
 // StartStoreAt is StartStore on a given port (0 = a free one).
 func StartStoreAt(env *Env, port int) (*Store, error) {
+	return StartStoreWith(env, StoreOptions{Port: port})
+}
+
+// NewStoreKey returns a random encryption key for the store (32 bytes, base64).
+func NewStoreKey() string {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(key)
+}
+
+// StartStoreWith starts a sessionstore as opts say and waits for /healthz. With the mongo backend
+// the store itself waits up to 30 s for the database, so the wait here is longer.
+func StartStoreWith(env *Env, opts StoreOptions) (*Store, error) {
 	bin, err := StoreBinary()
 	if err != nil {
 		return nil, err
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
+	if opts.Backend == "" {
+		opts.Backend = "bolt"
 	}
-	dir, err := os.MkdirTemp(env.Dir, "store-")
+	if opts.Backend != "bolt" && opts.Backend != "mongo" {
+		return nil, fmt.Errorf("sessionstore backend %q: want bolt or mongo", opts.Backend)
+	}
+	if opts.Backend == "mongo" {
+		if opts.MongoURI == "" {
+			return nil, fmt.Errorf("sessionstore: the mongo backend needs a MongoURI")
+		}
+		if opts.MongoDatabase == "" {
+			opts.MongoDatabase = "accessproxy"
+		}
+	}
+	if opts.Token == "" {
+		opts.Token = RandomString(48)
+	}
+	if opts.Key == "" {
+		opts.Key = NewStoreKey()
+	}
+	if opts.Name == "" {
+		opts.Name = "sessionstore"
+	}
+	dir, err := os.MkdirTemp(env.Dir, opts.Name+"-")
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{
-		Token:    RandomString(48),
-		Key:      base64.StdEncoding.EncodeToString(key),
-		BoltPath: filepath.Join(dir, "sessions.db"),
-		env:      env,
-		bin:      bin,
+		Token:         opts.Token,
+		Key:           opts.Key,
+		Backend:       opts.Backend,
+		MongoURI:      opts.MongoURI,
+		MongoDatabase: opts.MongoDatabase,
+		Dir:           dir,
+		name:          opts.Name,
+		env:           env,
+		bin:           bin,
 	}
+	if s.Backend == "bolt" {
+		s.BoltPath = filepath.Join(dir, "sessions.db")
+	}
+	port := opts.Port
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		s.Port = port
@@ -126,20 +186,30 @@ func StartStoreAt(env *Env, port int) (*Store, error) {
 }
 
 func (s *Store) start() error {
+	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port), "--backend", s.Backend}
+	// Secrets through the environment, not the command line (the URI may carry a password).
+	env := []string{"SESSIONSTORE_TOKEN=" + s.Token, "SESSIONSTORE_ENCRYPTION_KEY=" + s.Key}
+	ready := 20 * time.Second
+	if s.Backend == "mongo" {
+		args = append(args, "--mongo-database", s.MongoDatabase)
+		env = append(env, "SESSIONSTORE_MONGO_URI="+s.MongoURI)
+		ready = 45 * time.Second // the store waits up to 30 s for the database and its indexes
+	} else {
+		args = append(args, "--bolt-path", s.BoltPath)
+	}
 	p, err := s.env.Start(ProcSpec{
-		Name: "sessionstore",
+		Name: s.name,
 		Path: s.bin,
-		Args: []string{"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port), "--backend", "bolt", "--bolt-path", s.BoltPath},
-		// Secrets through the environment, not the command line.
-		Env: []string{"SESSIONSTORE_TOKEN=" + s.Token, "SESSIONSTORE_ENCRYPTION_KEY=" + s.Key},
-		Log: filepath.Join(filepath.Dir(s.BoltPath), "sessionstore.log"),
+		Args: args,
+		Env:  env,
+		Log:  filepath.Join(s.Dir, "sessionstore.log"),
 	})
 	if err != nil {
 		return err
 	}
 	s.proc = p
 	client := &http.Client{Timeout: time.Second}
-	err = waitFor(20*time.Second, 50*time.Millisecond, p, func() (bool, error) {
+	err = waitFor(ready, 50*time.Millisecond, p, func() (bool, error) {
 		resp, err := client.Get(s.URL + "/healthz")
 		if err != nil {
 			return false, nil
@@ -168,7 +238,8 @@ func (s *Store) Stop() {
 	}
 }
 
-// Restart starts the store again on the same port and bolt file (stopping it first if running).
+// Restart starts the store again on the same port and bolt file or database (stopping it first if
+// running).
 func (s *Store) Restart() error {
 	if s.proc != nil && !s.proc.Exited() {
 		s.Stop()
