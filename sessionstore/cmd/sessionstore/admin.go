@@ -79,7 +79,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return failf(stderr, exitError, "%v", err)
 	}
-	defer a.close()
+	defer func() { _ = a.close() }()
 
 	if cmd == "list" {
 		list, err := a.list(ctx, *user)
@@ -104,7 +104,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		return printJSON(stdout, api.DeletedBody{Deleted: n})
 	}
-	fmt.Fprintf(stdout, "revoked %d session(s)\n", n)
+	_, _ = fmt.Fprintf(stdout, "revoked %d session(s)\n", n)
 	return exitOK
 }
 
@@ -119,7 +119,7 @@ func printJSON(w io.Writer, v any) int {
 
 func printTable(w io.Writer, list []*api.Session) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
+	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
 	for _, s := range list {
 		refresh := "no"
 		if s.FamilyID != "" {
@@ -130,11 +130,11 @@ func printTable(w io.Writer, list []*api.Session) {
 			hosts = append(hosts, h)
 		}
 		slices.Sort(hosts)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, s.Host, ts(s.CreatedAt), ts(s.LastSeenAt),
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, s.Host, ts(s.CreatedAt), ts(s.LastSeenAt),
 			ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%d session(s)\n", len(list))
+	_, _ = fmt.Fprintf(w, "%d session(s)\n", len(list))
 }
 
 func ts(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z") }

@@ -34,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "serve":
 			args = args[1:]
 		case "help", "-h", "--help", "-help":
-			fmt.Fprint(stdout, usage)
+			_, _ = fmt.Fprint(stdout, usage)
 			return exitOK
 		}
 	}
@@ -50,6 +50,6 @@ Every flag is also read from SESSIONSTORE_<FLAG> (e.g. SESSIONSTORE_BOLT_PATH).
 
 // failf prints the one-line reason of a refused start.
 func failf(stderr io.Writer, code int, format string, args ...any) int {
-	fmt.Fprintf(stderr, "sessionstore: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(stderr, "sessionstore: "+format+"\n", args...)
 	return code
 }

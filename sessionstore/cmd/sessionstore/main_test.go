@@ -118,7 +118,7 @@ func startServerArgs(t *testing.T, key string, args ...string) *server {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			fmt.Fprintln(s.logs, line)
+			_, _ = fmt.Fprintln(s.logs, line)
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
 				addr <- rec.Addr
@@ -166,7 +166,7 @@ func (s *server) call(method, path string, body any) (int, []byte) {
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw
 }

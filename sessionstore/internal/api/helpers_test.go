@@ -84,7 +84,7 @@ func (e *env) callAuth(method, path string, body any, auth string) (int, []byte)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		e.t.Fatal(err)

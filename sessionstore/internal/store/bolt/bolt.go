@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 )
@@ -80,7 +81,7 @@ func Open(path string, opts Options) (*Store, error) {
 		FreelistType:   bbolt.FreelistMapType,
 		NoFreelistSync: true,
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
 	}
 	if err != nil {
@@ -188,7 +189,7 @@ func ownedIDs(b *bbolt.Bucket, owner string) []string {
 // view runs a read transaction; a closed database reads as unavailable.
 func (s *Store) view(fn func(*bbolt.Tx) error) error {
 	err := s.db.View(fn)
-	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return store.ErrUnavailable
 	}
 	return err

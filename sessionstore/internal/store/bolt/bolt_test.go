@@ -31,7 +31,7 @@ func TestLockedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	start := time.Now()
 	_, err = Open(path, Options{LockTimeout: 200 * time.Millisecond, ReadOnly: true})
 	if !errors.Is(err, ErrLocked) {
@@ -64,7 +64,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer func() { _ = ro.Close() }()
 	got, err := ro.GetSession(t.Context(), sess.ID, now)
 	if err != nil || string(got.JWT) != "\x01\x02\x03" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
@@ -76,7 +76,7 @@ func TestReopenKeepsData(t *testing.T) {
 
 func TestCorruptRecord(t *testing.T) {
 	s := openTemp(t)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if err := s.db.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bSessions).Put([]byte("x"), []byte{sessionV1, 200})
 	}); err != nil {

@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 // counter keys and hosts are matched and stored literally.
 func TestOperatorLookingValuesAreLiteral(t *testing.T) {
 	s := openTest(t, ferret.SharedURI(t), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	ctx := t.Context()
 	const now = int64(1_700_000_000_000)
 	mk := func(user, host string) *store.Session {
@@ -188,7 +188,7 @@ func TestRecoversAfterDatabaseRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	ctx := t.Context()
 	now := time.Now().UnixMilli()
 	mk := func() *store.Session {
