@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -133,23 +132,18 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 	if len(bytes.TrimSpace(body)) == 0 {
 		return swapped{body: body}, 0, ""
 	}
-	var obj map[string]interface{}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil || obj == nil {
+	members, err := splitObject(body)
+	if err != nil {
 		return swapped{}, http.StatusBadGateway, "Unreadable login response"
 	}
-	rawJWT, hasJWT := obj["jwt"]
-	strapiRefresh, _ := obj["refreshToken"].(string)
-	_, hasRefresh := obj["refreshToken"]
+	strapiJWT, hasJWT := lastString(members, "jwt")
+	strapiRefresh, hasRefresh := lastString(members, "refreshToken")
 	if !hasJWT && !hasRefresh {
 		return swapped{body: body}, 0, ""
 	}
-	delete(obj, "refreshToken")
 	if strapiRefresh == "" {
 		strapiRefresh = cookieRefresh
 	}
-	strapiJWT, _ := rawJWT.(string)
 	if strapiJWT == "" {
 		return swapped{}, http.StatusBadGateway, "Login response without a usable token"
 	}
@@ -159,7 +153,7 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 	}
 
 	host := requestHost(req.Host)
-	aud := userAudience(obj["user"], m.s.audienceField)
+	aud := userAudience(lastObject(members, "user"), m.s.audienceField)
 	if m.s.audienceCheck && !parseAudience(aud).allows(host) {
 		return swapped{}, http.StatusForbidden, "This account may not use " + host
 	}
@@ -202,17 +196,11 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 	if err != nil {
 		return swapped{}, http.StatusInternalServerError, "Could not issue a token"
 	}
-	obj["jwt"] = token
-	if refresh != "" {
-		obj["refreshToken"] = refresh
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
+	out, err := rewriteCredentials(members, token, refresh)
+	if err != nil {
 		return swapped{}, http.StatusInternalServerError, "Could not write the login response"
 	}
-	return swapped{body: bytes.TrimRight(out.Bytes(), "\n"), sess: sess, token: token}, 0, ""
+	return swapped{body: out, sess: sess, token: token}, 0, ""
 }
 
 // capAt returns v, or limit when limit is set (> 0) and earlier.
@@ -225,12 +213,8 @@ func capAt(v, limit int64) int64 {
 
 // userAudience reads the audience attribute of the login response's user: a string of hosts
 // separated by commas or spaces, or a JSON array of them.
-func userAudience(user interface{}, field string) []string {
-	u, ok := user.(map[string]interface{})
-	if !ok {
-		return nil
-	}
-	switch v := u[field].(type) {
+func userAudience(user map[string]interface{}, field string) []string {
+	switch v := user[field].(type) {
 	case string:
 		return splitAudience(v)
 	case []interface{}:
