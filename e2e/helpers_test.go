@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +104,59 @@ func noJWTKey(t *testing.T, r *harness.Response, what string) {
 	if strings.Contains(string(r.Body), `"jwt"`) {
 		t.Fatalf("%s: body mentions jwt: %s", what, r)
 	}
+}
+
+// doRaw sends a request with a raw (possibly invalid) body and content type; an empty contentType
+// sends none.
+func doRaw(t *testing.T, c *harness.Client, method, host, path, contentType string, body []byte, headers ...string) *harness.Response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.Base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, host, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness.Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// refreshPair is the answer of a login with requestRefresh, or of the proxy's refresh endpoint.
+type refreshPair struct {
+	JWT          string `json:"jwt"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+// loginWithRefresh logs in asking for a refresh token and expects both.
+func loginWithRefresh(t *testing.T, c *harness.Client, host, identifier, password string) (refreshPair, *harness.Response) {
+	t.Helper()
+	r := do(t, c, "POST", host, "/api/auth/local", "", map[string]any{"identifier": identifier, "password": password, "requestRefresh": true})
+	expectStatus(t, r, 200, "login with requestRefresh on "+host)
+	var p refreshPair
+	if err := json.Unmarshal(r.Body, &p); err != nil || p.JWT == "" || !strings.HasPrefix(p.RefreshToken, "apr_") {
+		t.Fatalf("login with requestRefresh on %s: %s", host, r)
+	}
+	return p, r
+}
+
+// refresh posts a refresh token to the proxy's refresh endpoint.
+func refreshOn(t *testing.T, c *harness.Client, host, refreshToken string) *harness.Response {
+	t.Helper()
+	return do(t, c, "POST", host, "/api/auth/local/refresh", "", map[string]string{"refreshToken": refreshToken})
 }

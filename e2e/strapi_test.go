@@ -53,6 +53,13 @@ func getStrapiStack(t *testing.T) *strapiStack {
 				{Host: "b.localhost", Upstream: up, Plugin: cfg(nil)},
 				{Host: "short.localhost", Upstream: up, Plugin: cfg(map[string]any{"idleTimeout": "2s", "cacheTTL": "0s"})},
 				{Host: "long.localhost", Upstream: up, Plugin: cfg(map[string]any{"idleTimeout": "30s", "cacheTTL": "0s"})},
+				// strapi_edge_test.go: lockout (short, on its own host; audienceCheck off so that a user
+				// registered for the test may log in here), and SSO: one central auth host and two app
+				// hosts, one middleware instance each, same secret and store, all on this one Strapi.
+				{Host: "lock.localhost", Upstream: up, Plugin: cfg(map[string]any{"lockoutThreshold": 5, "lockoutDuration": "4s", "audienceCheck": false})},
+				{Host: "sso-auth.localhost", Upstream: up, Plugin: cfg(map[string]any{"cacheTTL": "0s"})},
+				{Host: "sso-app1.localhost", Upstream: up, Plugin: cfg(map[string]any{"cacheTTL": "0s", "idleTimeout": "10m"})},
+				{Host: "sso-app2.localhost", Upstream: up, Plugin: cfg(map[string]any{"cacheTTL": "0s", "idleTimeout": "1h"})},
 			}
 		})
 	})
