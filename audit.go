@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// auditOutput is the plugin's standard error: Traefik logs a plugin's stderr lines at ERROR level,
-// so audit events show at the default log level (its stdout appears only at DEBUG).
+// auditOutput is the process's standard error (under Yaegi a plugin's os.Stderr is Traefik's own),
+// so audit events show whatever Traefik's log level.
 var auditOutput io.Writer = os.Stderr
 
 // auditLine is one auth event, written as a JSON line to Traefik's output. It never holds a token.

@@ -60,6 +60,10 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok2, ""); rec.Code != http.StatusOK {
 		t.Fatalf("new token: %d", rec.Code)
 	}
+	// The session the spent refresh token came with ends at once, even with a warm cache.
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("old token after refresh: %d", rec.Code)
+	}
 	// The spent token again: the whole family goes, the newest session included.
 	rec = hs.do(http.MethodPost, "a.localhost", "/api/auth/local/refresh", "", `{"refreshToken":"`+ref+`"}`)
 	if rec.Code != http.StatusUnauthorized {

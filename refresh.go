@@ -93,6 +93,9 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	sess := out.Session
+	if out.ReplacedSessionID != "" {
+		m.cache.removeSession(out.ReplacedSessionID) // the old token ends now on this Traefik
+	}
 	if m.s.audienceCheck && !parseAudience(sess.Audience).allows(host) {
 		_, _ = m.store.deleteSession(req.Context(), sess.ID, false)
 		writeError(rw, http.StatusForbidden, "This account may not use "+host)

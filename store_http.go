@@ -217,8 +217,9 @@ type rotateRequest struct {
 }
 
 type rotateResponse struct {
-	Session          *storeSession `json:"session"`
-	RefreshExpiresAt int64         `json:"refreshExpiresAt"`
+	Session           *storeSession `json:"session"`
+	RefreshExpiresAt  int64         `json:"refreshExpiresAt"`
+	ReplacedSessionID string        `json:"replacedSessionId"`
 }
 
 // rotateRefresh spends a refresh token for a new one and a new session (errRefreshReused: the

@@ -171,7 +171,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s := f.newSession(fam.userID, in.Host, fam.audience, fam.jwt, tok.family, in.IdleTimeoutMs, in.Sliding, abs, now)
 		f.tokens[in.NewTokenHash] = &fakeRefresh{family: tok.family, session: s.ID}
-		reply(w, http.StatusOK, rotateResponse{Session: s, RefreshExpiresAt: fam.expiresAt})
+		reply(w, http.StatusOK, rotateResponse{Session: s, RefreshExpiresAt: fam.expiresAt, ReplacedSessionID: tok.session})
 	case strings.HasPrefix(path, "/v1/counters/"):
 		f.calls["counter"]++
 		key := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/counters/"), "/incr")

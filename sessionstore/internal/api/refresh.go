@@ -71,5 +71,5 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 		return 0, s.storeError(r, err)
 	}
 	s.metrics.SessionsCreated.Inc()
-	return http.StatusOK, refreshBody{withSecrets(res.Session, jwt, refresh), res.Family.ExpiresAt}
+	return http.StatusOK, refreshBody{withSecrets(res.Session, jwt, refresh), res.Family.ExpiresAt, res.Replaced}
 }

@@ -25,8 +25,8 @@ func TestRefreshRotation(t *testing.T) {
 		n.ExpiresAt != n.CreatedAt+60_000 || len(n.Audience) != 2 {
 		t.Fatalf("rotated session: %+v (refreshExpiresAt %d)", n, rot.RefreshExpiresAt)
 	}
-	if st, _ := e.get(s.ID); st != 404 {
-		t.Fatalf("old session after rotation: %d", st)
+	if st, _ := e.get(s.ID); st != 404 || rot.ReplacedSessionID != s.ID {
+		t.Fatalf("old session after rotation: %d (replacedSessionId %q)", st, rot.ReplacedSessionID)
 	}
 	if st, got := e.get(n.ID); st != 200 || *got.StrapiJWT != "eyJ.jwt" {
 		t.Fatalf("new session: %d", st)

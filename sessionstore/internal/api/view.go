@@ -38,8 +38,9 @@ type DeletedBody struct {
 }
 
 type refreshBody struct {
-	Session          *Session `json:"session"`
-	RefreshExpiresAt int64    `json:"refreshExpiresAt"`
+	Session           *Session `json:"session"`
+	RefreshExpiresAt  int64    `json:"refreshExpiresAt"`
+	ReplacedSessionID string   `json:"replacedSessionId"`
 }
 
 type counterBody struct {

@@ -104,6 +104,9 @@ type RotateResult struct {
 	Session *Session
 	Family  *Family
 	Revoked int
+	// Replaced is the id of the session the spent token was issued with (now deleted), so callers
+	// can drop what they cached of it.
+	Replaced string
 }
 
 // SweepResult counts the expired records one Sweep call removed.

@@ -157,7 +157,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err := insertToken(tx, next); err != nil {
 			return err
 		}
-		res.Session, res.Family = sess, f
+		res.Session, res.Family, res.Replaced = sess, f, t.SessionID
 		return nil
 	})
 	if err != nil {

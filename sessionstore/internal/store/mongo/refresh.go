@@ -119,7 +119,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if _, err := s.deleteByID(ctx, s.sessions, t.SessionID); err != nil {
 			s.log.Warn("rotation: deleting the replaced session failed; it expires by itself", "err", err)
 		}
-		res.Session, res.Family = sess, f
+		res.Session, res.Family, res.Replaced = sess, f, t.SessionID
 		return nil
 	})
 	if err != nil {

@@ -376,7 +376,7 @@ func testRotate(t *testing.T, b store.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Session.ID != newID || res.Session.FamilyID != f.ID || string(res.Session.JWT) != "family-jwt" || res.Family.ExpiresAt != t0+120_000 {
+	if res.Session.ID != newID || res.Session.FamilyID != f.ID || string(res.Session.JWT) != "family-jwt" || res.Family.ExpiresAt != t0+120_000 || res.Replaced != s.ID {
 		t.Fatalf("rotation result: %+v / %+v", res.Session, res.Family)
 	}
 	_, err = b.GetSession(ctx, s.ID, t0+100)
