@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,8 +31,9 @@ type Middleware struct {
 
 	// fast maps the Authorization header of recently validated requests to what this instance
 	// concluded, until something about the token needs checking again (see remember).
-	fast *fastMap
-	// routed matches every path that needs normalizing or routing (see routedPattern).
+	fastMu      *sync.RWMutex
+	fastEntries map[string]*fastEntry
+	// routed matches the normal paths that route somewhere special (see routedPattern).
 	routed *regexp.Regexp
 
 	extraHeaders  bool // identityHeaders or upstreamHeaders set
@@ -57,14 +59,16 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return nil, fmt.Errorf("accessproxy %s: blockedPaths: %w", name, err)
 	}
 	b := sharedBackend(config)
+	fast := b.register()
 	return &Middleware{
+		fastMu:        &fast.mu,
+		fastEntries:   fast.entries,
 		next:          next,
 		name:          name,
 		s:             s,
 		keys:          keys,
 		store:         newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout),
 		cache:         b.cache,
-		fast:          b.register(),
 		routed:        routed,
 		extraHeaders:  s.identityHeaders || len(s.upstreamHeaders) > 0,
 		anonymousPass: !s.requireAuth && !s.cookie.Enabled,
@@ -75,43 +79,43 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}, nil
 }
 
-// ServeHTTP is the hot path. Under Yaegi every interpreted call and every local of this function
-// costs (a call allocates a frame slot per local), so the common cases run inline with native
-// calls only: a path that needs no routing, and either a token this instance validated moments
-// ago or no credential at all. Everything else reads top to bottom in serveRouted and serveToken.
+// ServeHTTP is the hot path. Under Yaegi a call costs about a microsecond plus one allocation per
+// local and temporary of the whole function, taken branch or not, so this function holds only
+// the common cases, with native calls: a normal path that routes nowhere special, and either a
+// token this instance validated moments ago or no credential at all. Everything else reads top
+// to bottom in serveSlow.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	h := req.Header
 	// Identity headers are ours alone: whatever the client sent is dropped.
 	delete(h, headerUserID)
 	delete(h, headerSessionID)
-	if m.routed.MatchString(req.URL.Path) {
-		m.serveRouted(rw, req)
-		return
-	}
-	a := h["Authorization"]
-	if len(a) == 1 {
-		m.fast.mu.RLock()
-		f := m.fast.entries[a[0]]
-		m.fast.mu.RUnlock()
-		if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
-			h["Authorization"] = []string{f.e.strapiAuth}
-			if m.extraHeaders {
-				m.addExtraHeaders(h, f.e)
+	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) {
+		if a := h["Authorization"]; len(a) == 1 {
+			m.fastMu.RLock()
+			f := m.fastEntries[a[0]]
+			m.fastMu.RUnlock()
+			if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
+				h["Authorization"] = f.auth
+				if m.extraHeaders {
+					m.addExtraHeaders(h, f.e)
+				}
+				m.next.ServeHTTP(rw, req)
+				return
 			}
+		} else if len(a) == 0 && m.anonymousPass {
 			m.next.ServeHTTP(rw, req)
 			return
 		}
-	} else if len(a) == 0 && m.anonymousPass {
-		m.next.ServeHTTP(rw, req)
-		return
 	}
-	m.serveToken(rw, req, false)
+	m.serveSlow(rw, req)
 }
 
-// serveRouted handles a path that may need normalizing, the admin channel, or one of the proxy's
-// own or login routes.
-func (m *Middleware) serveRouted(rw http.ResponseWriter, req *http.Request) {
-	p := normalizePath(req.URL.Path)
+// serveSlow handles everything the fast path does not: path normalization, the admin channel,
+// the proxy's own and the login routes, and full token checks.
+func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
+	raw := req.URL.Path
+	fastPathable := plainPath.MatchString(raw) && !m.routed.MatchString(raw)
+	p := normalizePath(raw)
 	if m.blocked(p) && !m.adminAllowed(req) {
 		m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
 		writeError(rw, http.StatusForbidden, "Forbidden")
@@ -120,11 +124,7 @@ func (m *Middleware) serveRouted(rw http.ResponseWriter, req *http.Request) {
 	if strings.HasPrefix(p, "/api/auth/") && m.serveAuthRoute(rw, req, p) {
 		return
 	}
-	m.serveToken(rw, req, true)
-}
 
-// serveToken handles a request the fast path could not vouch for.
-func (m *Middleware) serveToken(rw http.ResponseWriter, req *http.Request, routed bool) {
 	token, fromCookie, bad := m.credential(req)
 	if token == "" {
 		switch {
@@ -142,7 +142,7 @@ func (m *Middleware) serveToken(rw http.ResponseWriter, req *http.Request, route
 	if e == nil {
 		return
 	}
-	if !fromCookie && !routed {
+	if fastPathable && !fromCookie {
 		m.remember(req, e)
 	}
 	m.prepareUpstream(req, e, fromCookie)

@@ -19,10 +19,13 @@ const maxFastMaps = 256
 // valid and needs no store call and no re-check before until.
 type fastEntry struct {
 	e     *tokenEntry
+	auth  []string // e.upstreamAuth, one field closer for the hot path
 	host  string
 	until time.Time
 }
 
+// fastMap is one instance's fast-path map. The map itself is never replaced (the instance holds
+// it directly); emptying deletes its keys.
 type fastMap struct {
 	mu      sync.RWMutex
 	entries map[string]*fastEntry
@@ -30,8 +33,14 @@ type fastMap struct {
 
 func (f *fastMap) reset() {
 	f.mu.Lock()
-	f.entries = map[string]*fastEntry{}
+	emptyLocked(f.entries)
 	f.mu.Unlock()
+}
+
+func emptyLocked(entries map[string]*fastEntry) {
+	for k := range entries {
+		delete(entries, k)
+	}
 }
 
 // register gives an instance its fast map, which every revocation through this cache empties.
@@ -57,20 +66,23 @@ func (c *tokenCache) revoked() {
 	}
 }
 
-// routedPattern matches the paths ServeHTTP must not take on its fast path: any path that
-// normalizePath could change (percent-encoding, upper case, backslash, double slash, dot segment,
-// trailing slash, empty), the proxy's own and Strapi's auth routes, and the blocked prefixes.
-// A path it does not match is already normal and routes nowhere special.
+// plainPath matches the paths normalizePath leaves as they are, conservatively: non-empty
+// segments of lower-case letters, digits and a few punctuation marks, none starting with a dot,
+// no trailing slash. Anchored and unambiguous, so Go runs it one-pass (~0.2 µs); anything else
+// takes the slow path, which normalizes.
+var plainPath = regexp.MustCompile(`^(?:/[a-z0-9_~!$&'()*+,;=:@-][a-z0-9._~!$&'()*+,;=:@-]*)+$`)
+
+// routedPattern matches the normal paths ServeHTTP must not take on its fast path: the proxy's
+// own and Strapi's auth routes and the blocked prefixes.
 func routedPattern(blocked []string) string {
 	alts := []string{"api/auth"}
 	for _, b := range blocked {
-		if b != "/" {
-			alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(b, "/")))
-		} else {
-			return `.` // everything is blocked: everything is routed
+		if b == "/" {
+			return `^/` // everything is blocked: everything is routed
 		}
+		alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(b, "/")))
 	}
-	return `^/(?:` + strings.Join(alts, "|") + `)(?:/|$)|[%\\A-Z]|//|/\.|^$|^[^/]|[^/]/$`
+	return `^/(?:` + strings.Join(alts, "|") + `)(?:/|$)`
 }
 
 // remember records that a request's token passed every check, for as long as none of them can
@@ -106,13 +118,13 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	if e.renewAtMs > 0 {
 		until = earlier(until, e.renewAtMs)
 	}
-	f := &fastEntry{e: e, host: req.Host, until: time.UnixMilli(until)}
-	m.fast.mu.Lock()
-	if len(m.fast.entries) >= maxFastEntries {
-		m.fast.entries = map[string]*fastEntry{}
+	f := &fastEntry{e: e, auth: e.upstreamAuth, host: req.Host, until: time.UnixMilli(until)}
+	m.fastMu.Lock()
+	if len(m.fastEntries) >= maxFastEntries {
+		emptyLocked(m.fastEntries)
 	}
-	m.fast.entries[auth] = f
-	m.fast.mu.Unlock()
+	m.fastEntries[auth] = f
+	m.fastMu.Unlock()
 }
 
 func earlier(a, b int64) int64 {

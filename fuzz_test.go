@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,10 +89,27 @@ func FuzzSwapLoginBody(f *testing.F) {
 }
 
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/api/auth/local", "//Admin", "/%61dmin", "/a/../admin/", "/%2561dmin", "\\admin", "/admin%2f"} {
+	for _, s := range []string{"/api/auth/local", "//Admin", "/%61dmin", "/a/../admin/", "/%2561dmin", "\\admin", "/admin%2f", "/api/articles/1", "/.well-known/x", "/admin"} {
 		f.Add(s)
 	}
+	s, err := parseConfig(&Config{Secret: testSecret, StoreURL: "http://x", StoreToken: testStoreToken, StoreTimeout: "1s", CacheTTL: "1s",
+		IdleTimeout: "1m", MaxLifetime: "1h", RefreshTTL: "1h", AudienceField: "audience", RefreshTokens: "off", RefreshPath: "/r",
+		LogoutPath: "/l", LogoutAllPath: "/la", SessionsPath: "/s", LoginRateLimit: "1/m", LockoutDuration: "1m", StrapiRefreshCookie: "c",
+		BlockedPaths: CreateConfig().BlockedPaths})
+	if err != nil {
+		f.Fatal(err)
+	}
+	m := &Middleware{s: s, routed: regexp.MustCompile(routedPattern(s.blockedPaths))}
 	f.Fuzz(func(t *testing.T, p string) {
+		// The fast path's two regexps must agree with the slow path's normalize-then-route.
+		if plainPath.MatchString(p) {
+			if normalizePath(p) != p {
+				t.Fatalf("plainPath matched %q, which normalizes to %q", p, normalizePath(p))
+			}
+			if !m.routed.MatchString(p) && (m.blocked(p) || strings.HasPrefix(p, "/api/auth/")) {
+				t.Fatalf("%q is routed but the fast path would skip it", p)
+			}
+		}
 		n := normalizePath(p)
 		if !isNormalPath(n) && n != "/" {
 			// Decoding may leave characters that need another pass; the result must be stable.

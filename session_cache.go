@@ -19,7 +19,10 @@ type tokenEntry struct {
 	sess       *storeSession
 	aud        audience
 	strapiAuth string // "Bearer <Strapi JWT>", built once
-	fetchedMs  int64  // when sess was read from the store
+	// upstreamAuth is the Authorization header value slice the fast path installs as is: built
+	// once, len == cap so an append elsewhere never writes into it.
+	upstreamAuth []string
+	fetchedMs    int64 // when sess was read from the store
 	// renewAtMs is when Strapi's access JWT must be renewed upstream (session mode), 0 for never.
 	renewAtMs     int64
 	upstreamExpMs int64
@@ -30,12 +33,13 @@ const maxRenewAhead = 30 * 1000
 
 func newTokenEntry(c tokenClaims, s *storeSession, fetchedMs int64) *tokenEntry {
 	e := &tokenEntry{
-		claims:     c,
-		expMs:      c.Exp * 1000,
-		sess:       s,
-		aud:        parseAudience(s.Audience),
-		strapiAuth: "Bearer " + s.StrapiJwt,
-		fetchedMs:  fetchedMs,
+		claims:       c,
+		expMs:        c.Exp * 1000,
+		sess:         s,
+		aud:          parseAudience(s.Audience),
+		strapiAuth:   "Bearer " + s.StrapiJwt,
+		upstreamAuth: []string{"Bearer " + s.StrapiJwt},
+		fetchedMs:    fetchedMs,
 	}
 	if s.StrapiRefresh != "" {
 		// Renew a fifth of the access token's lifetime (at most 30 s) before it ends.

@@ -29,6 +29,15 @@ func BenchmarkVariants(b *testing.B) {
 		"syncMapLoad":   `_, _ = n.sm.Load("x"); n.next.ServeHTTP(rw, req)`,
 		"closureInline": `x := 0; for i := 0; i < 3; i++ { x += i }; _ = x; n.next.ServeHTTP(rw, req)`,
 		"ptrMethod":     `_ = n.s.get(); n.next.ServeHTTP(rw, req)`,
+		"pathChecks":    `p := req.URL.Path; if strings.ContainsAny(p, "%\\ABCDEFGHIJKLMNOPQRSTUVWXYZ") || path.Clean(p) != p || strings.HasPrefix(p, "/api/auth/") { return }; f := p; if i := strings.IndexByte(p[1:], '/'); i >= 0 { f = p[:i+1] }; if n.m[f] != 0 { return }; n.next.ServeHTTP(rw, req)`,
+		"pathChecks2":   `p := req.URL.Path; if strings.ContainsAny(p, "%\\ABCDEFGHIJKLMNOPQRSTUVWXYZ") || path.Clean(p) != p { return }; n.next.ServeHTTP(rw, req)`,
+		"deadBranch":    `if n.flag { a := req.Header.Get("A"); b := req.Header.Get("B"); c := a + b + req.URL.Path + req.Host; d := strings.ToLower(c); e := strings.TrimSpace(d); g := len(e) + len(a) + len(b); _ = g; rw.Header().Set("X", e); rw.WriteHeader(500); return }; n.next.ServeHTTP(rw, req)`,
+		"delete2":       `h := req.Header; delete(h, "X-Auth-User-Id"); delete(h, "X-Auth-Session-Id"); n.next.ServeHTTP(rw, req)`,
+		"regexp":        `_ = n.re.MatchString(req.URL.Path); n.next.ServeHTTP(rw, req)`,
+		"urlPath":       `_ = req.URL.Path; n.next.ServeHTTP(rw, req)`,
+		"timeUntil":     `if time.Until(n.t) < 0 { return }; n.next.ServeHTTP(rw, req)`,
+		"sliceAssign":   `req.Header["Authorization"] = []string{"Bearer y"}; n.next.ServeHTTP(rw, req)`,
+		"boolField":     `if n.flag { return }; n.next.ServeHTTP(rw, req)`,
 		"funcRecvArg":   `_ = fr(n, req.URL.Path); n.next.ServeHTTP(rw, req)`,
 		"func3":         `_, _, _ = f3(n, req); n.next.ServeHTTP(rw, req)`,
 		"funcStructArg": `_ = fst(n.s); n.next.ServeHTTP(rw, req)`,
@@ -39,11 +48,11 @@ func BenchmarkVariants(b *testing.B) {
 		i := interp.New(interp.Options{})
 		_ = i.Use(stdlib.Symbols)
 		_, err := i.Eval(`
-import ("net/http"; "path"; "strings"; "sync"; "time")
+import ("net/http"; "path"; "regexp"; "strings"; "sync"; "time")
 var _ = path.Clean
 type st struct{ x, y int64 }
 func (s *st) get() int64 { return s.x }
-type noop struct{ next http.Handler; mu sync.RWMutex; m map[string]int; s *st; sm sync.Map; fn func(string) bool; c map[string]*ent }
+type noop struct{ next http.Handler; mu sync.RWMutex; m map[string]int; s *st; sm sync.Map; fn func(string) bool; c map[string]*ent; re *regexp.Regexp; t time.Time; flag bool }
 func (n *noop) b(p string) bool { return len(p) > 3 }
 func fb(p string) bool { return len(p) > 3 }
 func fr(n *noop, p string) bool { return len(p) > 3 && n.m != nil }
@@ -54,7 +63,7 @@ func (n *noop) three(req *http.Request) (string, bool, bool) { return "", false,
 var _ = strings.HasPrefix
 var _ = time.Now
 func (n *noop) ServeHTTP(rw http.ResponseWriter, req *http.Request) { ` + body + ` }
-func mk(next http.Handler) http.Handler { return &noop{next: next, m: map[string]int{"x": 1}, s: &st{}, fn: fb, c: map[string]*ent{"Bearer x": &ent{until: 1<<62, host: "bench.localhost", auth: "Bearer y"}}} }`)
+func mk(next http.Handler) http.Handler { return &noop{next: next, m: map[string]int{"x": 1}, s: &st{}, fn: fb, c: map[string]*ent{"Bearer x": &ent{until: 1<<62, host: "bench.localhost", auth: "Bearer y"}}, re: regexp.MustCompile("^/(?:api/auth|admin|content-manager|content-type-builder|upload|users-permissions|i18n|email)(?:/|$)|[%A-Z]|//|/[.]|^$|^[^/]|[^/]/$"), t: time.Now().Add(time.Hour)} }`)
 		if err != nil {
 			b.Fatalf("%s: %v", name, err)
 		}
