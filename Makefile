@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 MODULE := github.com/strapi-access-proxy/accessproxy
-CACHE ?= $(HOME)/.cache/strapi-access-proxy
+CACHE ?= $(or $(ACCESSPROXY_CACHE),$(HOME)/.cache/strapi-access-proxy)
 include scripts/versions.env
 YAEGI := $(shell go env GOPATH)/bin/yaegi
 FUZZTIME ?= 10s
