@@ -102,23 +102,16 @@ func (c *tokenCache) remove(token string) {
 }
 
 // removeSession drops every token of a session (logout on this Traefik is immediate).
-func (c *tokenCache) removeSession(sid string) {
-	c.revoked()
-	c.mu.Lock()
-	for tok, e := range c.entries {
-		if e.claims.Sid == sid {
-			delete(c.entries, tok)
-		}
-	}
-	c.mu.Unlock()
-}
+func (c *tokenCache) removeSession(sid string) { c.removeMatching(sid, "") }
 
 // removeUser drops every token of a user.
-func (c *tokenCache) removeUser(userID string) {
+func (c *tokenCache) removeUser(userID string) { c.removeMatching("", userID) }
+
+func (c *tokenCache) removeMatching(sid, userID string) {
 	c.revoked()
 	c.mu.Lock()
 	for tok, e := range c.entries {
-		if e.claims.Sub == userID {
+		if (sid != "" && e.claims.Sid == sid) || (userID != "" && e.claims.Sub == userID) {
 			delete(c.entries, tok)
 		}
 	}
