@@ -81,7 +81,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 	})
 	switch {
 	case errors.Is(err, errRefreshReused):
-		m.cache.clear()
+		m.cache.dropAll()
 		m.audit("refresh_reuse", req, "", "")
 		writeError(rw, http.StatusUnauthorized, "Refresh token already used: every session of this login was revoked")
 		return

@@ -65,9 +65,9 @@ type tokenCache struct {
 	fastMaps []*fastMap // the instances' fast-path maps, emptied on every revocation
 }
 
-// clear drops everything: after a refresh-token reuse the store does not say which sessions
+// dropAll drops everything: after a refresh-token reuse the store does not say which sessions
 // it revoked.
-func (c *tokenCache) clear() {
+func (c *tokenCache) dropAll() {
 	c.revoked()
 	c.mu.Lock()
 	c.entries = map[string]*tokenEntry{}
