@@ -94,8 +94,9 @@ func (c *tokenCache) put(token string, e *tokenEntry, nowMs int64) {
 	c.mu.Unlock()
 }
 
+// remove drops a token found expired or gone. Fast-path entries need no flush for that: none
+// outlives the token's expiry or cacheTTL.
 func (c *tokenCache) remove(token string) {
-	c.revoked()
 	c.mu.Lock()
 	delete(c.entries, token)
 	c.mu.Unlock()
