@@ -24,6 +24,7 @@ type Router struct {
 	Host     string         // e.g. "a.localhost"
 	Upstream string         // e.g. "http://127.0.0.1:1337"
 	Plugin   map[string]any // accessproxy settings; nil = plain route
+	Noop     bool           // behind a no-op Yaegi plugin instead (the benchmark's floor)
 }
 
 func (r Router) name() string {
@@ -166,7 +167,18 @@ func (t *Traefik) layoutPlugin() error {
 	if n < 3 {
 		return fmt.Errorf("plugin files not found in %s", root)
 	}
-	return nil
+	return layoutNoopPlugin(t.Dir)
+}
+
+// localPlugins lists the accessproxy plugin and, when a router uses it, the no-op plugin.
+func (t *Traefik) localPlugins() map[string]any {
+	plugins := map[string]any{"accessproxy": map[string]any{"moduleName": PluginModule}}
+	for _, r := range t.Opts.Routers {
+		if r.Noop {
+			plugins["noop"] = map[string]any{"moduleName": noopModule}
+		}
+	}
+	return plugins
 }
 
 // StaticConfigPath and DynamicConfigPath are the files Traefik reads (JSON, which is valid YAML).
@@ -201,9 +213,7 @@ func (t *Traefik) writeConfig() error {
 		"providers": map[string]any{"file": map[string]any{
 			"filename": t.DynamicConfigPath(), "watch": true,
 		}},
-		"experimental": map[string]any{"localPlugins": map[string]any{
-			"accessproxy": map[string]any{"moduleName": PluginModule},
-		}},
+		"experimental": map[string]any{"localPlugins": t.localPlugins()},
 	}
 	if t.Opts.AccessLog {
 		static["accessLog"] = map[string]any{"filePath": filepath.Join(t.Dir, "access.log"), "format": "json"}
@@ -227,6 +237,10 @@ func DynamicConfig(routers []Router) map[string]any {
 		if r.Plugin != nil {
 			mws["ap-"+n] = map[string]any{"plugin": map[string]any{"accessproxy": r.Plugin}}
 			router["middlewares"] = []string{"ap-" + n}
+		}
+		if r.Noop {
+			mws["noop-"+n] = map[string]any{"plugin": map[string]any{"noop": map[string]any{}}}
+			router["middlewares"] = []string{"noop-" + n}
 		}
 		rs[n] = router
 		svcs["svc-"+n] = map[string]any{"loadBalancer": map[string]any{

@@ -109,6 +109,8 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 			// The same middleware settings, used without a token: what the plugin costs when it only
 			// passes a request through (Yaegi's per-request overhead, no session work).
 			{Host: "anon.localhost", Upstream: upURL, Plugin: harness.PluginConfig(store, secret, nil)},
+			// A plugin that only calls next: the floor any Yaegi plugin sits on.
+			{Host: "noop.localhost", Upstream: upURL, Noop: true},
 		},
 	})
 	if err != nil {
@@ -160,7 +162,7 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 			return err
 		}
 	}
-	var bestPlain, bestPlugin, bestAnon result
+	var bestPlain, bestPlugin, bestAnon, bestNoop result
 	for i := 0; i < rounds; i++ {
 		p, err := wrkRun("plain.localhost")
 		if err != nil {
@@ -180,6 +182,14 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 		if a.rps > bestAnon.rps {
 			bestAnon = a
 		}
+		z, err := wrkRun("noop.localhost")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("round %d no-op Yaegi plugin: %8.0f req/s  p50 %-8v p99 %v\n", i+1, z.rps, z.p50, z.p99)
+		if z.rps > bestNoop.rps {
+			bestNoop = z
+		}
 		if p.rps > bestPlain.rps {
 			bestPlain = p
 		}
@@ -188,7 +198,7 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 		}
 	}
 	// A wrk run with non-2xx answers would measure errors, not the plugin.
-	for _, res := range []result{bestPlain, bestPlugin, bestAnon} {
+	for _, res := range []result{bestPlain, bestPlugin, bestAnon, bestNoop} {
 		if strings.Contains(res.raw, "Non-2xx") {
 			return fmt.Errorf("wrk saw non-2xx answers:\n%s", res.raw)
 		}
@@ -204,7 +214,8 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 		verdict = "BELOW"
 	}
 	fmt.Printf("best plugin, no token: %8.0f req/s  p50 %v  p99 %v (pass-through: %.3f of plain)\n", bestAnon.rps, bestAnon.p50, bestAnon.p99, bestAnon.rps/bestPlain.rps)
-	fmt.Printf("plugin/plain throughput: %.3f (%s the 0.85 target)\n", ratio, verdict)
+	fmt.Printf("best no-op Yaegi plugin: %8.0f req/s (%.3f of plain: the floor of any plugin)\n", bestNoop.rps, bestNoop.rps/bestPlain.rps)
+	fmt.Printf("plugin/plain throughput: %.3f (%s the 0.85 target); plugin/no-op plugin: %.3f\n", ratio, verdict, bestPlugin.rps/bestNoop.rps)
 	if !write {
 		return nil
 	}
@@ -219,12 +230,13 @@ Written by `+"`make bench`"+` (scripts/bench.sh → e2e/cmd/bench) on %s.
 
 - Machine: %d CPUs (`+"`nproc`"+`), %s, %s/%s, Go %s
 - Traefik %s (the pinned binary, plugin loaded as a local plugin under Yaegi), log level ERROR, no access log
-- One Traefik, three routers to the same tiny Go upstream (a constant 33-byte JSON 200): `+"`plain.localhost`"+` without
+- One Traefik, four routers to the same tiny Go upstream (a constant 33-byte JSON 200): `+"`plain.localhost`"+` without
   middleware, `+"`plugin.localhost`"+` behind the accessproxy middleware (defaults: cacheTTL 5s, sliding 30m) with a
   valid proxy token obtained by one login through the plugin (against a fake Strapi login); the cache
   was warmed first. Both routes get the same request (same path, same Authorization header). A third
   router, `+"`anon.localhost`"+`, has the same middleware and is sent no token: the plugin's bare pass-through cost.
-- `+"`wrk -t%d -c%d -d%s --latency`"+` on loopback, alternating plain/plugin/pass-through %d times, best run of each kept.
+  A fourth, `+"`noop.localhost`"+`, is behind a local Yaegi plugin whose ServeHTTP only calls next.
+- `+"`wrk -t%d -c%d -d%s --latency`"+` on loopback, alternating plain/plugin/pass-through/no-op %d times, best run of each kept.
   wrk, Traefik, the upstream and the sessionstore share the same %d cores, so absolute numbers are
   lower than on a dedicated proxy host; the ratio is what matters.
 
@@ -233,11 +245,14 @@ Written by `+"`make bench`"+` (scripts/bench.sh → e2e/cmd/bench) on %s.
 | plain (no middleware) | %.0f | %v | %v |
 | accessproxy plugin, valid proxy token | %.0f | %v | %v |
 | accessproxy plugin, no token (pass-through, for reference) | %.0f | %v | %v |
+| no-op Yaegi plugin (only calls next: the floor of any plugin) | %.0f | %v | %v |
 
-Plugin (valid token) / plain throughput: **%.3f** (target ≥ 0.85: %s). Load average at the start: %s.
+Plugin (valid token) / plain throughput: **%.3f** (target ≥ 0.85: %s); no-op plugin / plain: %.3f; plugin / no-op
+plugin: %.3f. Load average at the start: %s.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, strings.TrimPrefix(runtime.Version(), "go"),
 		version, threads, conns, dur, rounds, runtime.NumCPU(),
-		bestPlain.rps, bestPlain.p50, bestPlain.p99, bestPlugin.rps, bestPlugin.p50, bestPlugin.p99, bestAnon.rps, bestAnon.p50, bestAnon.p99, ratio, map[bool]string{true: "met", false: "NOT met"}[ratio >= 0.85], loadAvg)
+		bestPlain.rps, bestPlain.p50, bestPlain.p99, bestPlugin.rps, bestPlugin.p50, bestPlugin.p99, bestAnon.rps, bestAnon.p50, bestAnon.p99, bestNoop.rps, bestNoop.p50, bestNoop.p99,
+		ratio, map[bool]string{true: "met", false: "NOT met"}[ratio >= 0.85], bestNoop.rps/bestPlain.rps, bestPlugin.rps/bestNoop.rps, loadAvg)
 	path := filepath.Join(root, "docs", "benchmarks.md")
 	if err := writeSection(path, "## Plugin through real Traefik (wrk)", section); err != nil {
 		return err
