@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// auditOutput is the process's standard error (under Yaegi a plugin's os.Stderr is Traefik's own),
-// so audit events show whatever Traefik's log level.
-var auditOutput io.Writer = os.Stderr
+// auditOutput is the process's standard output, where Traefik writes its own log by default:
+// under Yaegi a plugin's os.Stdout is Traefik's, so audit lines join that stream whatever the log
+// level (fmt.Print, by contrast, goes through Traefik's logger at DEBUG level).
+var auditOutput io.Writer = os.Stdout
 
 // auditLine is one auth event, written as a JSON line to Traefik's output. It never holds a token.
 type auditLine struct {
