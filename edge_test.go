@@ -248,3 +248,40 @@ func TestDeepAndRootBlockedPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestRegisterAudienceInAnyEncoding(t *testing.T) {
+	hs := newHarness(t, nil)
+	send := func(contentType, body string) int {
+		req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/local/register", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	cases := []struct {
+		ct, body string
+		want     int
+	}{
+		{"application/x-www-form-urlencoded", "username=x&email=x%40x.io&password=right&audience=*", 400},
+		{"application/x-www-form-urlencoded", "username=x&audience%5B0%5D=*", 400},
+		{"application/json; charset=utf-8", `{"username":"x","audience":["*"]}`, 400},
+		{"multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"audience\"\r\n\r\n*\r\n--b--\r\n", 415},
+		{"text/plain", "audience=*", 415},
+	}
+	for _, tc := range cases {
+		if code := send(tc.ct, tc.body); code != tc.want {
+			t.Errorf("%s %q: %d, want %d", tc.ct, tc.body, code, tc.want)
+		}
+	}
+	if len(hs.strapi.seen) != 0 {
+		t.Fatalf("%d refused registrations reached Strapi", len(hs.strapi.seen))
+	}
+	// A form login still names its identifier for the lockout.
+	hs = newHarness(t, func(c *Config) { c.LockoutThreshold = 1; c.LoginRateLimit = "100/m" })
+	req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/local", strings.NewReader("identifier=ann&password=wrong"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	hs.h.ServeHTTP(httptest.NewRecorder(), req)
+	if code := hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`).Code; code != http.StatusTooManyRequests {
+		t.Fatalf("a failed form login must count toward the lockout: %d", code)
+	}
+}

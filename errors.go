@@ -30,6 +30,8 @@ func errorName(status int) string {
 		return "NotFoundError"
 	case http.StatusRequestEntityTooLarge:
 		return "PayloadTooLargeError"
+	case http.StatusUnsupportedMediaType:
+		return "UnsupportedMediaTypeError"
 	case http.StatusTooManyRequests:
 		return "RateLimitError"
 	case http.StatusServiceUnavailable:

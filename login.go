@@ -23,11 +23,15 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 	identifier := ""
 	if req.Method == http.MethodPost || req.Method == http.MethodPut {
 		var err error
-		if body, err = readJSONBody(req); err != nil {
+		if body, err = readLoginBody(req); err != nil {
+			if errors.Is(err, errBodyMediaType) {
+				writeError(rw, http.StatusUnsupportedMediaType, "Send login requests as JSON")
+				return
+			}
 			writeError(rw, http.StatusRequestEntityTooLarge, "Request body too large")
 			return
 		}
-		if _, set := body[m.s.audienceField]; set && p == registerPath && !m.s.allowAudienceOnRegister {
+		if p == registerPath && !m.s.allowAudienceOnRegister && setsField(body, m.s.audienceField) {
 			m.auditReason("denied", req, "", "", "register body sets "+m.s.audienceField)
 			writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be set at registration")
 			return
