@@ -176,7 +176,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// Identity headers are ours alone: whatever the client sent is dropped.
 	delete(h, headerUserID)
 	delete(h, headerSessionID)
-	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) {
+	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) && (req.Method == "GET" || !strings.HasPrefix(p, usersPath)) {
 		if a := h["Authorization"]; len(a) == 1 {
 			m.fastMu.RLock()
 			f := m.fastEntries[a[0]]
@@ -209,6 +209,9 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if strings.HasPrefix(p, "/api/auth/") && m.serveAuthRoute(rw, req, p) {
+		return
+	}
+	if hasPathPrefix(p, usersPath) && !safeMethod(req.Method) && !m.userWriteAllowed(rw, req) {
 		return
 	}
 
@@ -309,6 +312,27 @@ func (m *Middleware) serveAuthRoute(rw http.ResponseWriter, req *http.Request, p
 		}
 	}
 	return true
+}
+
+// usersPath is Strapi's users API (`PUT /api/users/:id` and friends).
+const usersPath = "/api/users"
+
+// userWriteAllowed refuses a write to Strapi's users API that sets the audience: users must not
+// grant themselves hosts (operators set audiences in the admin panel, on the admin channel).
+func (m *Middleware) userWriteAllowed(rw http.ResponseWriter, req *http.Request) bool {
+	body, err := readLoginBody(req)
+	switch {
+	case errors.Is(err, errBodyMediaType):
+		writeError(rw, http.StatusUnsupportedMediaType, "Send user updates as JSON")
+	case err != nil:
+		writeError(rw, http.StatusRequestEntityTooLarge, "Request body too large")
+	case setsField(body, m.s.audienceField):
+		m.auditReason("denied", req, "", "", "user update sets "+m.s.audienceField)
+		writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be changed through the API")
+	default:
+		return true
+	}
+	return false
 }
 
 // strapiRefreshPath is Strapi 5's session-mode refresh route.
