@@ -365,3 +365,20 @@ func TestFakeStoreDown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFakeUsersAPIAudienceRefused: a user cannot grant themselves hosts through Strapi's users API,
+// also on a warm token (the fast path serves only GETs on /api/users).
+func TestFakeUsersAPIAudienceRefused(t *testing.T) {
+	s := getFakeStack(t)
+	token, _ := login(t, s.c, "a.localhost", "alice", "alice-pw-1")
+	expectStatus(t, do(t, s.c, "GET", "a.localhost", "/api/users/me", token, nil), 200, "warm-up")
+	n := s.fake.Received()
+	for _, p := range []string{"/api/users/1", "/API/users/1", "/api/users"} {
+		r := do(t, s.c, "PUT", "a.localhost", p, token, map[string]string{"audience": "*"})
+		expectError(t, r, 400, "ValidationError", "PUT "+p+" setting audience")
+	}
+	if got := s.fake.Received(); got != n {
+		t.Fatalf("%d audience updates reached the upstream", got-n)
+	}
+	expectStatus(t, do(t, s.c, "PUT", "a.localhost", "/api/users/1", token, map[string]string{"username": "alice2"}), 200, "an ordinary update")
+}
