@@ -260,7 +260,7 @@ func (m *Middleware) session(rw http.ResponseWriter, req *http.Request, token st
 
 // prepareUpstream puts Strapi's JWT (and the configured headers) on an authenticated request.
 func (m *Middleware) prepareUpstream(req *http.Request, e *tokenEntry, fromCookie bool) {
-	req.Header.Set("Authorization", e.strapiAuth)
+	req.Header["Authorization"] = e.upstreamAuth
 	if fromCookie {
 		m.stripSessionCookie(req)
 	}
@@ -415,7 +415,7 @@ func (m *Middleware) load(ctx context.Context, token string, old *tokenEntry, no
 		if errors.Is(err, errStoreNotFound) {
 			m.cache.remove(token)
 		}
-		return nil, storeFailureStatus(err), storeFailureMessage(err)
+		return storeFailure(err)
 	}
 	if s.UserID != claims.Sub {
 		return nil, http.StatusUnauthorized, "Invalid token"
@@ -425,53 +425,54 @@ func (m *Middleware) load(ctx context.Context, token string, old *tokenEntry, no
 	return e, 0, ""
 }
 
-// alive applies this instance's policy to the session for this host.
-func (m *Middleware) alive(s *storeSession, host string, nowMs int64) bool {
-	if nowMs >= s.ExpiresAt || nowMs >= s.AbsoluteExpiresAt || nowMs >= s.CreatedAt+m.maxLifetimeMs {
-		return false
-	}
+// aliveUntil is when the session stops being alive for this instance on host: the store's own
+// expiry, the absolute cap, this instance's maxLifetime, and its idle window on host (sliding:
+// from the host's last use, or the session's if the host has none; fixed: from login).
+func (m *Middleware) aliveUntil(s *storeSession, host string) int64 {
+	until := earlier(earlier(s.ExpiresAt, s.AbsoluteExpiresAt), s.CreatedAt+m.maxLifetimeMs)
 	if !m.s.sliding {
-		return nowMs < s.CreatedAt+m.idleMs
+		return earlier(until, s.CreatedAt+m.idleMs)
 	}
 	last, ok := s.HostsLastSeen[host]
 	if !ok {
 		last = s.LastSeenAt
 	}
-	return nowMs < last+m.idleMs
+	return earlier(until, last+m.idleMs)
 }
 
-// touchDue says whether this request should extend the session in the store: when this host has
-// not been recorded yet, or a tenth of the idle window has passed since it was, or the store's own
-// expiry lags behind this instance's window.
-func (m *Middleware) touchDue(s *storeSession, host string, nowMs int64) bool {
+func (m *Middleware) alive(s *storeSession, host string, nowMs int64) bool {
+	return nowMs < m.aliveUntil(s, host)
+}
+
+// touchAt is when this instance next extends the session in the store for host (0: at once): when
+// the host is not recorded yet, a tenth of the idle window after its last touch, or as soon as the
+// store's own expiry lags this instance's window by that much.
+func (m *Middleware) touchAt(s *storeSession, host string) int64 {
 	last, ok := s.HostsLastSeen[host]
-	if !ok || nowMs-last >= m.touchEveryMs {
-		return true
+	if !ok {
+		return 0
 	}
-	want := s.CreatedAt + m.idleMs
+	at := last + m.touchEveryMs
 	if m.s.sliding {
-		want = nowMs + m.idleMs
+		// Lagging: expiresAt < min(now+idle, absolute) - touchEvery.
+		if s.ExpiresAt < s.AbsoluteExpiresAt-m.touchEveryMs {
+			at = earlier(at, s.ExpiresAt-m.idleMs+m.touchEveryMs+1)
+		}
+	} else if s.ExpiresAt < earlier(s.CreatedAt+m.idleMs, s.AbsoluteExpiresAt)-m.touchEveryMs {
+		return 0
 	}
-	if want > s.AbsoluteExpiresAt {
-		want = s.AbsoluteExpiresAt
-	}
-	return s.ExpiresAt < want-m.touchEveryMs
+	return at
 }
 
+func (m *Middleware) touchDue(s *storeSession, host string, nowMs int64) bool {
+	return nowMs >= m.touchAt(s, host)
+}
+
+// storeFailure is the answer to a failed store call: a session the store does not have is 401,
+// anything else fails closed with 503.
 func storeFailure(err error) (*tokenEntry, int, string) {
-	return nil, storeFailureStatus(err), storeFailureMessage(err)
-}
-
-func storeFailureStatus(err error) int {
 	if errors.Is(err, errStoreNotFound) {
-		return http.StatusUnauthorized
+		return nil, http.StatusUnauthorized, "Session expired or revoked"
 	}
-	return http.StatusServiceUnavailable
-}
-
-func storeFailureMessage(err error) string {
-	if errors.Is(err, errStoreNotFound) {
-		return "Session expired or revoked"
-	}
-	return "Session service unavailable, try again shortly"
+	return nil, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
 }

@@ -93,30 +93,15 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	if auth == "" || m.cacheTTLms <= 0 {
 		return
 	}
-	s := e.sess
-	last, seen := s.HostsLastSeen[requestHost(req.Host)]
-	if !seen {
-		return
-	}
-	until := e.fetchedMs + m.cacheTTLms
-	until = earlier(until, e.expMs)
-	until = earlier(until, s.ExpiresAt)
-	until = earlier(until, s.AbsoluteExpiresAt)
-	until = earlier(until, s.CreatedAt+m.maxLifetimeMs)
-	if m.s.sliding {
-		until = earlier(until, last+m.idleMs)
-		// touchDue turns true a tenth of the window after the last touch, or when the store's
-		// expiry lags this instance's window by that much.
-		until = earlier(until, last+m.touchEveryMs)
-		if s.ExpiresAt < s.AbsoluteExpiresAt {
-			until = earlier(until, s.ExpiresAt-m.idleMs+m.touchEveryMs)
-		}
-	} else {
-		until = earlier(until, s.CreatedAt+m.idleMs)
-		until = earlier(until, last+m.touchEveryMs)
-	}
+	host := requestHost(req.Host)
+	until := earlier(e.fetchedMs+m.cacheTTLms, e.expMs)
+	until = earlier(until, m.aliveUntil(e.sess, host))
+	until = earlier(until, m.touchAt(e.sess, host))
 	if e.renewAtMs > 0 {
 		until = earlier(until, e.renewAtMs)
+	}
+	if until <= time.Now().UnixMilli() {
+		return // something is due at once: nothing to remember
 	}
 	f := &fastEntry{e: e, auth: e.upstreamAuth, host: req.Host, until: time.UnixMilli(until)}
 	m.fastMu.Lock()

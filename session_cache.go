@@ -14,13 +14,12 @@ const maxCachedTokens = 50000
 // tokenEntry is what the plugin knows about one proxy token: its verified claims and the session
 // as last read from the store. Entries are never modified once cached; updates replace them.
 type tokenEntry struct {
-	claims     tokenClaims
-	expMs      int64 // claims.Exp in ms, precomputed for the hot path
-	sess       *storeSession
-	aud        audience
-	strapiAuth string // "Bearer <Strapi JWT>", built once
-	// upstreamAuth is the Authorization header value slice the fast path installs as is: built
-	// once, len == cap so an append elsewhere never writes into it.
+	claims tokenClaims
+	expMs  int64 // claims.Exp in ms, precomputed for the hot path
+	sess   *storeSession
+	aud    audience
+	// upstreamAuth is the Authorization header value ("Bearer <Strapi JWT>") installed as is:
+	// built once, len == cap so an append elsewhere never writes into it.
 	upstreamAuth []string
 	fetchedMs    int64 // when sess was read from the store
 	// renewAtMs is when Strapi's access JWT must be renewed upstream (session mode), 0 for never.
@@ -37,7 +36,6 @@ func newTokenEntry(c tokenClaims, s *storeSession, fetchedMs int64) *tokenEntry 
 		expMs:        c.Exp * 1000,
 		sess:         s,
 		aud:          parseAudience(s.Audience),
-		strapiAuth:   "Bearer " + s.StrapiJwt,
 		upstreamAuth: []string{"Bearer " + s.StrapiJwt},
 		fetchedMs:    fetchedMs,
 	}
