@@ -95,11 +95,7 @@ func getEdgeStack(t *testing.T) *edgeStack {
 	if edgeErr != nil {
 		t.Fatalf("starting the edge stack: %v", edgeErr)
 	}
-	t.Cleanup(func() {
-		if err := sharedEdge.traefik.CheckLog(); err != nil {
-			t.Error(err)
-		}
-	})
+	checkLogAtEnd(t, sharedEdge.traefik)
 	return sharedEdge
 }
 

@@ -160,3 +160,13 @@ func refreshOn(t *testing.T, c *harness.Client, host, refreshToken string) *harn
 	t.Helper()
 	return do(t, c, "POST", host, "/api/auth/local/refresh", "", map[string]string{"refreshToken": refreshToken})
 }
+
+// checkLogAtEnd fails the test if the shared Traefik logged a plugin or middleware error while it ran.
+func checkLogAtEnd(t *testing.T, tr *harness.Traefik) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := tr.CheckLog(); err != nil {
+			t.Error(err)
+		}
+	})
+}

@@ -81,11 +81,7 @@ func getFakeStack(t *testing.T) *fakeStack {
 	if fakeErr != nil {
 		t.Fatalf("starting Traefik + sessionstore + fake Strapi: %v", fakeErr)
 	}
-	t.Cleanup(func() {
-		if err := sharedFake.traefik.CheckLog(); err != nil {
-			t.Error(err)
-		}
-	})
+	checkLogAtEnd(t, sharedFake.traefik)
 	return sharedFake
 }
 

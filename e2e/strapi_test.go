@@ -66,11 +66,7 @@ func getStrapiStack(t *testing.T) *strapiStack {
 	if strapiStackErr != nil {
 		t.Fatalf("starting Traefik + sessionstore in front of Strapi: %v", strapiStackErr)
 	}
-	t.Cleanup(func() {
-		if err := sharedStrapiSt.traefik.CheckLog(); err != nil {
-			t.Error(err)
-		}
-	})
+	checkLogAtEnd(t, sharedStrapiSt.traefik)
 	return sharedStrapiSt
 }
 
