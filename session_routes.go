@@ -45,10 +45,15 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 		writeError(rw, http.StatusUnauthorized, "Invalid token")
 		return
 	}
-	// Session mode: end Strapi's session too (best effort, before the credentials are gone).
-	if s, err := m.store.getSession(req.Context(), claims.Sid); err == nil && s.UserID == claims.Sub {
-		m.logoutUpstream(req, s, false)
+	// Session mode: end Strapi's session too (best effort, before the credentials are gone). The
+	// cached session says which mode it is in; only without one does this cost a store read.
+	var sess *storeSession
+	if e := m.cache.get(token); e != nil {
+		sess = e.sess
+	} else if s, err := m.store.getSession(req.Context(), claims.Sid); err == nil && s.UserID == claims.Sub {
+		sess = s
 	}
+	m.logoutUpstream(req, sess, false)
 	if _, err := m.store.deleteSession(req.Context(), claims.Sid, true); err != nil && !errors.Is(err, errStoreNotFound) {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
