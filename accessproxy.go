@@ -5,7 +5,6 @@ package accessproxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -32,6 +31,10 @@ type Config struct {
 	AudienceField string `json:"audienceField,omitempty"`
 	AudienceCheck bool   `json:"audienceCheck,omitempty"`
 
+	// APIPrefix is Strapi's `api.rest.prefix`: every Strapi path the proxy knows lies below it.
+	APIPrefix   string `json:"apiPrefix,omitempty"`
+	GraphQLPath string `json:"graphqlPath,omitempty"`
+
 	LoginPaths    []string `json:"loginPaths,omitempty"`
 	RefreshPath   string   `json:"refreshPath,omitempty"`
 	RefreshTokens string   `json:"refreshTokens,omitempty"`
@@ -42,6 +45,10 @@ type Config struct {
 
 	AllowAudienceOnRegister bool `json:"allowAudienceOnRegister,omitempty"`
 	RequireAuth             bool `json:"requireAuth,omitempty"`
+	// UsersAPISelfOnly refuses writes to another user's record through Strapi's users API.
+	UsersAPISelfOnly bool `json:"usersApiSelfOnly,omitempty"`
+	// RevalidateEvery is how often a session's user is re-read from Strapi (blocked, audience).
+	RevalidateEvery string `json:"revalidateEvery,omitempty"`
 
 	BlockedPaths   []string `json:"blockedPaths,omitempty"`
 	AdminAllowFrom []string `json:"adminAllowFrom,omitempty"`
@@ -79,6 +86,8 @@ func CreateConfig() *Config {
 		MaxLifetime:   "720h",
 		AudienceField: "audience",
 		AudienceCheck: true,
+		APIPrefix:     "/api",
+		GraphQLPath:   "/graphql",
 		LoginPaths: []string{
 			"/api/auth/local", "/api/auth/local/register",
 			"/api/auth/reset-password", "/api/auth/change-password",
@@ -89,6 +98,8 @@ func CreateConfig() *Config {
 		LogoutPath:       "/api/auth/logout",
 		LogoutAllPath:    "/api/auth/logout-all",
 		SessionsPath:     "/api/auth/sessions",
+		UsersAPISelfOnly: true,
+		RevalidateEvery:  "5m",
 		BlockedPaths:     []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
 		AdminAllowFrom:   []string{"127.0.0.1/32", "::1/128"},
 		LoginRateLimit:   "10/m",
@@ -109,12 +120,13 @@ const (
 // Middleware is one instance of the plugin: its settings apply to the requests of its router,
 // while sessions and tokens are shared by all instances on the same store and secret.
 type Middleware struct {
-	next  http.Handler
-	name  string
-	s     *settings
-	keys  *keyRing
-	store *storeClient
-	cache *tokenCache
+	next   http.Handler
+	name   string
+	s      *settings
+	keys   *keyRing
+	store  *storeClient
+	cache  *tokenCache
+	limits *regulator
 
 	// fast maps the Authorization header of recently validated requests to what this instance
 	// concluded, until something about the token needs checking again (see remember).
@@ -122,12 +134,18 @@ type Middleware struct {
 	fastEntries map[string]*fastEntry
 	// routed matches the normal paths that route somewhere special (see routedPattern).
 	routed *regexp.Regexp
+	// usersPrefix is "<apiPrefix>/users": writes there are checked (userWriteAllowed).
+	usersPrefix string
+	// spoofable are the header keys a client may not send: every spelling an upstream could read
+	// as an identity header or one of upstreamHeaders (see spoofableHeaders).
+	spoofable []string
 
 	extraHeaders  bool // identityHeaders or upstreamHeaders set
 	anonymousPass bool // requests without a credential go straight through
+	cookieMode    bool // cookie.enabled: a request with cookies goes the slow way (its cookie is ours to strip)
 
 	// Durations in ms for the hot path's integer compares.
-	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs int64
+	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs, revalidateMs int64
 }
 
 // New builds an instance. It runs again on every configuration reload, so it starts nothing and
@@ -141,28 +159,34 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, fmt.Errorf("accessproxy %s: %w", name, err)
 	}
-	routed, err := regexp.Compile(routedPattern(s.blockedPaths))
+	routed, err := regexp.Compile(routedPattern(s.routes, s.ownPaths(), s.blockedPaths))
 	if err != nil {
 		return nil, fmt.Errorf("accessproxy %s: blockedPaths: %w", name, err)
 	}
 	b := sharedBackend(config)
 	fast := b.register()
+	store := newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout)
 	return &Middleware{
+		limits:        &regulator{store: store, scope: name, rate: s.loginRate, threshold: s.lockoutThreshold, duration: s.lockoutDuration},
 		fastMu:        &fast.mu,
 		fastEntries:   fast.entries,
 		next:          next,
 		name:          name,
 		s:             s,
 		keys:          keys,
-		store:         newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout),
+		store:         store,
 		cache:         b.cache,
 		routed:        routed,
+		usersPrefix:   s.routes.users,
+		spoofable:     spoofableHeaders(s.upstreamHeaders),
 		extraHeaders:  s.identityHeaders || len(s.upstreamHeaders) > 0,
 		anonymousPass: !s.requireAuth && !s.cookie.Enabled,
+		cookieMode:    s.cookie.Enabled,
 		cacheTTLms:    s.cacheTTL.Milliseconds(),
 		idleMs:        s.idleTimeout.Milliseconds(),
 		touchEveryMs:  s.touchEvery.Milliseconds(),
 		maxLifetimeMs: s.maxLifetime.Milliseconds(),
+		revalidateMs:  s.revalidateEvery.Milliseconds(),
 	}, nil
 }
 
@@ -173,11 +197,16 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // to bottom in serveSlow.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	h := req.Header
-	// Identity headers are ours alone: whatever the client sent is dropped.
-	delete(h, headerUserID)
-	delete(h, headerSessionID)
-	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) && (req.Method == "GET" || !strings.HasPrefix(p, usersPath)) {
+	// Identity headers are ours alone: whatever the client sent, in any spelling, is dropped.
+	for _, k := range m.spoofable {
+		delete(h, k)
+	}
+	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) && (req.Method == "GET" || !strings.HasPrefix(p, m.usersPrefix)) {
 		if a := h["Authorization"]; len(a) == 1 {
+			if m.cookieMode && len(h["Cookie"]) > 0 {
+				m.serveSlow(rw, req)
+				return
+			}
 			m.fastMu.RLock()
 			f := m.fastEntries[a[0]]
 			m.fastMu.RUnlock()
@@ -197,57 +226,72 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	m.serveSlow(rw, req)
 }
 
-// serveSlow handles everything the fast path does not: path normalization, the admin channel,
-// the proxy's own and the login routes, and full token checks.
+// serveSlow handles everything the fast path does not, in this order: the admin channel, the
+// proxy's own and Strapi's auth routes, GraphQL, the users API, then full token checks.
 func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 	raw := req.URL.Path
 	fastPathable := plainPath.MatchString(raw) && !m.routed.MatchString(raw)
 	p := normalizePath(raw)
-	if m.blocked(p) && !m.adminAllowed(req) {
-		m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
-		writeError(rw, http.StatusForbidden, "Forbidden")
+	r := &m.s.routes
+	if m.blocked(p) {
+		if !m.adminAllowed(req) {
+			m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
+			writeError(rw, http.StatusForbidden, "Forbidden")
+			return
+		}
+		if !hasPathPrefix(p, r.prefix) && (r.graphql == "" || !hasPathPrefix(p, r.graphql)) {
+			// The admin channel: Strapi's admin panel and its own admin JWTs, untouched.
+			m.next.ServeHTTP(rw, req)
+			return
+		}
+	}
+	if m.serveAuthRoute(rw, req, p) {
 		return
 	}
-	if strings.HasPrefix(p, "/api/auth/") && m.serveAuthRoute(rw, req, p) {
-		return
-	}
-	if hasPathPrefix(p, usersPath) && !safeMethod(req.Method) && !m.userWriteAllowed(rw, req) {
+	if r.graphql != "" && p == r.graphql {
+		m.serveGraphQL(rw, req)
 		return
 	}
 
-	token, fromCookie, bad := m.credential(req)
-	if token == "" {
-		switch {
-		case bad:
-			// Strapi accepts any bearer it can verify; only our own tokens may pass.
-			writeError(rw, http.StatusUnauthorized, "Invalid credentials: only a token issued by the access proxy is accepted")
-		case m.s.requireAuth:
-			writeError(rw, http.StatusUnauthorized, "Authentication required")
-		default:
-			m.next.ServeHTTP(rw, req)
-		}
+	c := m.credential(req)
+	if c.problem != 0 {
+		writeError(rw, c.problem, c.message)
 		return
 	}
-	e := m.session(rw, req, token, fromCookie)
+	if c.token == "" {
+		if m.s.requireAuth {
+			writeError(rw, http.StatusUnauthorized, "Authentication required")
+			return
+		}
+		if hasPathPrefix(p, r.users) && !m.userWriteAllowed(rw, req, p, nil) {
+			return
+		}
+		m.next.ServeHTTP(rw, req)
+		return
+	}
+	e := m.session(rw, req, c.token, c.fromCookie)
 	if e == nil {
 		return
 	}
-	if fastPathable && !fromCookie {
+	if hasPathPrefix(p, r.users) && !m.userWriteAllowed(rw, req, p, e) {
+		return
+	}
+	if fastPathable && !c.fromCookie && !c.hadCookie {
 		m.remember(req, e)
 	}
-	m.prepareUpstream(req, e, fromCookie)
+	m.prepareUpstream(req, e)
 	m.next.ServeHTTP(rw, req)
 }
 
 // session authenticates a request's token and, for a cookie, checks its origin. On failure it
 // has answered the request and returns nil.
 func (m *Middleware) session(rw http.ResponseWriter, req *http.Request, token string, fromCookie bool) *tokenEntry {
-	e, status, msg := m.authenticate(req, token)
+	e, d := m.authenticate(req, token)
 	if e == nil {
-		if status != http.StatusServiceUnavailable {
-			m.auditReason("denied", req, "", "", msg)
+		if d.status != http.StatusServiceUnavailable {
+			m.auditReason("denied", req, "", "", d.msg)
 		}
-		writeError(rw, status, msg)
+		writeError(rw, d.status, d.msg)
 		return nil
 	}
 	if fromCookie && !safeMethod(req.Method) && !originTrusted(req, e.aud) {
@@ -259,11 +303,9 @@ func (m *Middleware) session(rw http.ResponseWriter, req *http.Request, token st
 }
 
 // prepareUpstream puts Strapi's JWT (and the configured headers) on an authenticated request.
-func (m *Middleware) prepareUpstream(req *http.Request, e *tokenEntry, fromCookie bool) {
+// The proxy's cookie was already taken off by credential.
+func (m *Middleware) prepareUpstream(req *http.Request, e *tokenEntry) {
 	req.Header["Authorization"] = e.upstreamAuth
-	if fromCookie {
-		m.stripSessionCookie(req)
-	}
 	if m.extraHeaders {
 		m.addExtraHeaders(req.Header, e)
 	}
@@ -278,201 +320,4 @@ func (m *Middleware) addExtraHeaders(h http.Header, e *tokenEntry) {
 	for k, v := range m.s.upstreamHeaders {
 		h.Set(k, v)
 	}
-}
-
-// serveAuthRoute answers the proxy's own endpoints and the login routes; false means the path is
-// none of them.
-func (m *Middleware) serveAuthRoute(rw http.ResponseWriter, req *http.Request, p string) bool {
-	switch {
-	case p == m.s.refreshPath:
-		m.serveRefresh(rw, req)
-	case p == m.s.logoutPath:
-		token, _, _ := m.credential(req)
-		if token == "" {
-			writeError(rw, http.StatusUnauthorized, "Authentication required")
-			return true
-		}
-		m.serveLogout(rw, req, token)
-	case p == m.s.logoutAllPath:
-		if e := m.requireSession(rw, req); e != nil {
-			m.serveLogoutAll(rw, req, e)
-		}
-	case m.s.loginPaths[p] || isProviderCallback(p):
-		m.serveLoginRoute(rw, req, p)
-	case p == strapiRefreshPath:
-		// Strapi's own refresh needs Strapi's refresh credential, which clients never hold.
-		writeError(rw, http.StatusNotFound, "Not Found")
-	default:
-		id, ok := m.sessionsPathID(p, req)
-		if !ok {
-			return false
-		}
-		if e := m.requireSession(rw, req); e != nil {
-			m.serveSessions(rw, req, e, id)
-		}
-	}
-	return true
-}
-
-// usersPath is Strapi's users API (`PUT /api/users/:id` and friends).
-const usersPath = "/api/users"
-
-// userWriteAllowed refuses a write to Strapi's users API that sets the audience: users must not
-// grant themselves hosts (operators set audiences in the admin panel, on the admin channel).
-func (m *Middleware) userWriteAllowed(rw http.ResponseWriter, req *http.Request) bool {
-	body, err := readLoginBody(req)
-	switch {
-	case errors.Is(err, errBodyMediaType):
-		writeError(rw, http.StatusUnsupportedMediaType, "Send user updates as JSON")
-	case err != nil:
-		writeError(rw, http.StatusRequestEntityTooLarge, "Request body too large")
-	case setsField(body, m.s.audienceField):
-		m.auditReason("denied", req, "", "", "user update sets "+m.s.audienceField)
-		writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be changed through the API")
-	default:
-		return true
-	}
-	return false
-}
-
-// strapiRefreshPath is Strapi 5's session-mode refresh route.
-const strapiRefreshPath = "/api/auth/refresh"
-
-// requireSession authenticates a request to one of the proxy's own endpoints.
-func (m *Middleware) requireSession(rw http.ResponseWriter, req *http.Request) *tokenEntry {
-	token, fromCookie, _ := m.credential(req)
-	if token == "" {
-		writeError(rw, http.StatusUnauthorized, "Authentication required")
-		return nil
-	}
-	return m.session(rw, req, token, fromCookie)
-}
-
-// authenticate resolves a proxy token to a live session allowed on this host, or says why not.
-func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry, int, string) {
-	nowMs := time.Now().UnixMilli()
-	e := m.cache.get(token)
-	fresh := false
-	if e == nil || nowMs-e.fetchedMs >= m.cacheTTLms {
-		var status int
-		var msg string
-		e, status, msg = m.load(req.Context(), token, e, nowMs)
-		if e == nil {
-			return nil, status, msg
-		}
-		fresh = true
-	}
-	if nowMs >= e.expMs {
-		m.cache.remove(token)
-		return nil, http.StatusUnauthorized, "Session expired"
-	}
-	host := requestHost(req.Host)
-	if m.s.audienceCheck && !e.aud.allows(host) {
-		return nil, http.StatusForbidden, "This account may not use " + host
-	}
-	if !m.alive(e.sess, host, nowMs) {
-		if fresh {
-			return nil, http.StatusUnauthorized, "Session expired"
-		}
-		// The cached copy may be stale: another replica may have extended the session.
-		var status int
-		var msg string
-		if e, status, msg = m.load(req.Context(), token, e, nowMs); e == nil {
-			return nil, status, msg
-		}
-		if !m.alive(e.sess, host, nowMs) {
-			return nil, http.StatusUnauthorized, "Session expired"
-		}
-	}
-	if m.touchDue(e.sess, host, nowMs) {
-		s, err := m.store.touchSession(req.Context(), e.claims.Sid, &touchRequest{Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding})
-		if err != nil {
-			return storeFailure(err)
-		}
-		e = newTokenEntry(e.claims, s, nowMs)
-		m.cache.put(token, e, nowMs)
-	}
-	if e.renewAtMs > 0 && nowMs >= e.renewAtMs {
-		return m.renewUpstream(req, token, e, nowMs)
-	}
-	return e, 0, ""
-}
-
-// load verifies the token (unless a cached entry already did) and reads its session from the store.
-func (m *Middleware) load(ctx context.Context, token string, old *tokenEntry, nowMs int64) (*tokenEntry, int, string) {
-	var claims tokenClaims
-	if old != nil {
-		claims = old.claims
-	} else {
-		c, err := m.keys.verify(token, time.UnixMilli(nowMs))
-		if err != nil {
-			return nil, http.StatusUnauthorized, "Invalid token: " + err.Error()
-		}
-		claims = c
-	}
-	s, err := m.store.getSession(ctx, claims.Sid)
-	if err != nil {
-		if errors.Is(err, errStoreNotFound) {
-			m.cache.remove(token)
-		}
-		return storeFailure(err)
-	}
-	if s.UserID != claims.Sub {
-		return nil, http.StatusUnauthorized, "Invalid token"
-	}
-	e := newTokenEntry(claims, s, nowMs)
-	m.cache.put(token, e, nowMs)
-	return e, 0, ""
-}
-
-// aliveUntil is when the session stops being alive for this instance on host: the store's own
-// expiry, the absolute cap, this instance's maxLifetime, and its idle window on host (sliding:
-// from the host's last use, or the session's if the host has none; fixed: from login).
-func (m *Middleware) aliveUntil(s *storeSession, host string) int64 {
-	until := earlier(earlier(s.ExpiresAt, s.AbsoluteExpiresAt), s.CreatedAt+m.maxLifetimeMs)
-	if !m.s.sliding {
-		return earlier(until, s.CreatedAt+m.idleMs)
-	}
-	last, ok := s.HostsLastSeen[host]
-	if !ok {
-		last = s.LastSeenAt
-	}
-	return earlier(until, last+m.idleMs)
-}
-
-func (m *Middleware) alive(s *storeSession, host string, nowMs int64) bool {
-	return nowMs < m.aliveUntil(s, host)
-}
-
-// touchAt is when this instance next extends the session in the store for host (0: at once): when
-// the host is not recorded yet, a tenth of the idle window after its last touch, or as soon as the
-// store's own expiry lags this instance's window by that much.
-func (m *Middleware) touchAt(s *storeSession, host string) int64 {
-	last, ok := s.HostsLastSeen[host]
-	if !ok {
-		return 0
-	}
-	at := last + m.touchEveryMs
-	if m.s.sliding {
-		// Lagging: expiresAt < min(now+idle, absolute) - touchEvery.
-		if s.ExpiresAt < s.AbsoluteExpiresAt-m.touchEveryMs {
-			at = earlier(at, s.ExpiresAt-m.idleMs+m.touchEveryMs+1)
-		}
-	} else if s.ExpiresAt < earlier(s.CreatedAt+m.idleMs, s.AbsoluteExpiresAt)-m.touchEveryMs {
-		return 0
-	}
-	return at
-}
-
-func (m *Middleware) touchDue(s *storeSession, host string, nowMs int64) bool {
-	return nowMs >= m.touchAt(s, host)
-}
-
-// storeFailure is the answer to a failed store call: a session the store does not have is 401,
-// anything else fails closed with 503.
-func storeFailure(err error) (*tokenEntry, int, string) {
-	if errors.Is(err, errStoreNotFound) {
-		return nil, http.StatusUnauthorized, "Session expired or revoked"
-	}
-	return nil, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
 }

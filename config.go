@@ -22,6 +22,10 @@ type settings struct {
 	audienceCheck bool
 	requireAuth   bool
 
+	routes          strapiRoutes
+	usersSelfOnly   bool
+	revalidateEvery time.Duration
+
 	loginPaths    map[string]bool
 	refreshPath   string
 	refreshTokens string
@@ -148,21 +152,13 @@ func parseConfig(c *Config) (*settings, error) {
 	default:
 		return nil, fmt.Errorf("refreshTokens must be onRequest, always or off (got %q)", s.refreshTokens)
 	}
-	for _, p := range c.LoginPaths {
-		if err := checkPath("loginPaths", p); err != nil {
-			return nil, err
-		}
-		s.loginPaths[normalizePath(p)] = true
+	if err := parsePaths(c, s); err != nil {
+		return nil, err
 	}
-	for _, kv := range [][2]string{{"refreshPath", c.RefreshPath}, {"logoutPath", c.LogoutPath}, {"logoutAllPath", c.LogoutAllPath}, {"sessionsPath", c.SessionsPath}} {
-		if err := checkPath(kv[0], kv[1]); err != nil {
-			return nil, err
-		}
+	s.usersSelfOnly = c.UsersAPISelfOnly
+	if s.revalidateEvery, err = parseDuration("revalidateEvery", c.RevalidateEvery, true); err != nil {
+		return nil, err
 	}
-	s.refreshPath = normalizePath(c.RefreshPath)
-	s.logoutPath = normalizePath(c.LogoutPath)
-	s.logoutAllPath = normalizePath(c.LogoutAllPath)
-	s.sessionsPath = normalizePath(c.SessionsPath)
 	for k, v := range c.UpstreamHeaders {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") || strings.ContainsAny(v, "\r\n") {
 			return nil, fmt.Errorf("upstreamHeaders: %q is not a valid header", k)
@@ -219,4 +215,72 @@ func parseConfig(c *Config) (*settings, error) {
 		}
 	}
 	return s, nil
+}
+
+// parsePaths derives every Strapi path from apiPrefix and checks that each path the proxy answers
+// lies below it (Strapi serves nothing of its auth API elsewhere, so a path outside it is a
+// mistake that would let a login answer through unswapped) and is used for one job only.
+func parsePaths(c *Config, s *settings) error {
+	prefix, err := checkPrefix("apiPrefix", c.APIPrefix, false)
+	if err != nil {
+		return err
+	}
+	graphql, err := checkPrefix("graphqlPath", c.GraphQLPath, true)
+	if err != nil {
+		return err
+	}
+	s.routes = newStrapiRoutes(prefix, graphql)
+	seen := map[string]string{}
+	claim := func(key, p string) (string, error) {
+		if err := checkPath(key, p); err != nil {
+			return "", err
+		}
+		n := normalizePath(rebase(p, prefix))
+		if !hasPathPrefix(n, prefix) || n == prefix {
+			return "", fmt.Errorf("%s: %q is not below apiPrefix %q, where Strapi serves its auth API", key, p, prefix)
+		}
+		if graphql != "" && hasPathPrefix(n, graphql) {
+			return "", fmt.Errorf("%s: %q is inside graphqlPath %q", key, p, graphql)
+		}
+		if other, dup := seen[n]; dup {
+			return "", fmt.Errorf("%s: %q is already %s", key, p, other)
+		}
+		seen[n] = key
+		return n, nil
+	}
+	if len(c.LoginPaths) == 0 {
+		return errors.New("loginPaths must not be empty: Strapi's login answers would pass unswapped")
+	}
+	for _, p := range c.LoginPaths {
+		n, err := claim("loginPaths", p)
+		if err != nil {
+			return err
+		}
+		s.loginPaths[n] = true
+	}
+	for _, kv := range []struct {
+		key string
+		val string
+		dst *string
+	}{{"refreshPath", c.RefreshPath, &s.refreshPath}, {"logoutPath", c.LogoutPath, &s.logoutPath},
+		{"logoutAllPath", c.LogoutAllPath, &s.logoutAllPath}, {"sessionsPath", c.SessionsPath, &s.sessionsPath}} {
+		n, err := claim(kv.key, kv.val)
+		if err != nil {
+			return err
+		}
+		*kv.dst = n
+	}
+	if !s.loginPaths[s.routes.localLogin] {
+		return fmt.Errorf("loginPaths must include %s, Strapi's login", s.routes.localLogin)
+	}
+	return nil
+}
+
+// ownPaths are the paths the proxy itself answers or rewrites.
+func (s *settings) ownPaths() []string {
+	out := []string{s.refreshPath, s.logoutPath, s.logoutAllPath, s.sessionsPath}
+	for p := range s.loginPaths {
+		out = append(out, p)
+	}
+	return out
 }

@@ -40,32 +40,80 @@ func (m *Middleware) clearSessionCookie(rw http.ResponseWriter) {
 	rw.Header().Add("Set-Cookie", c.String())
 }
 
-// credential returns the proxy token of a request: the Authorization header first, then the cookie.
-// bad is true when an Authorization header is there but is not a bearer token.
-func (m *Middleware) credential(req *http.Request) (token string, fromCookie, bad bool) {
-	if h := req.Header.Get("Authorization"); h != "" {
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			return strings.TrimSpace(h[7:]), false, false
-		}
-		return "", false, true
-	}
-	if m.s.cookie.Enabled {
-		if c, err := req.Cookie(m.s.cookie.Name); err == nil && c.Value != "" {
-			return c.Value, true, false
-		}
-	}
-	return "", false, false
+// presented is the credential a request carries, or the answer when it carries it badly.
+type presented struct {
+	token      string
+	fromCookie bool // the token came from the proxy's cookie (Origin rules apply)
+	hadCookie  bool // the proxy's cookie was there (and was taken off the request)
+	problem    int  // non-zero: answer this status with message
+	message    string
 }
 
-// stripSessionCookie keeps the proxy's cookie from reaching the upstream.
-func (m *Middleware) stripSessionCookie(req *http.Request) {
+// credential reads the proxy token of a request: the Authorization header, else the proxy's
+// cookie. Anything an upstream or a second reader could take for another credential is refused:
+// more than one Authorization header, a header that is not a bearer, and a bearer and a cookie
+// (or two cookies) that disagree. The proxy's cookie is always taken off the request.
+func (m *Middleware) credential(req *http.Request) presented {
+	var out presented
+	auth := req.Header["Authorization"]
+	if len(auth) > 1 {
+		return presented{problem: http.StatusBadRequest, message: "More than one Authorization header"}
+	}
+	if len(auth) == 1 {
+		h := auth[0]
+		if len(h) <= 7 || !strings.EqualFold(h[:7], "bearer ") {
+			return presented{problem: http.StatusUnauthorized, message: "Invalid credentials: only a token issued by the access proxy is accepted"}
+		}
+		out.token = strings.TrimSpace(h[7:])
+	}
+	if !m.s.cookie.Enabled {
+		return out
+	}
+	cookie, n := m.takeSessionCookie(req)
+	out.hadCookie = n > 0
+	switch {
+	case n > 1 && cookie == "":
+		return presented{problem: http.StatusBadRequest, message: "The session cookie is set more than once with different values"}
+	case out.token != "" && cookie != "" && cookie != out.token:
+		return presented{problem: http.StatusBadRequest, message: "A bearer token and a different session cookie: send one credential"}
+	case out.token == "" && cookie != "":
+		out.token, out.fromCookie = cookie, true
+	}
+	return out
+}
+
+// takeSessionCookie removes the proxy's cookie from the request, so it never reaches the
+// upstream, and returns its value and how many times it was there ("" when the copies differ).
+func (m *Middleware) takeSessionCookie(req *http.Request) (string, int) {
+	if len(req.Header["Cookie"]) == 0 {
+		return "", 0
+	}
 	cookies := req.Cookies()
-	req.Header.Del("Cookie")
+	value, n := "", 0
+	var keep []*http.Cookie
 	for _, c := range cookies {
 		if c.Name != m.s.cookie.Name {
-			req.AddCookie(c)
+			keep = append(keep, c)
+			continue
 		}
+		if n > 0 && c.Value != value {
+			value = ""
+			n++
+			continue
+		}
+		if n == 0 {
+			value = c.Value
+		}
+		n++
 	}
+	if n == 0 {
+		return "", 0
+	}
+	req.Header.Del("Cookie")
+	for _, c := range keep {
+		req.AddCookie(c)
+	}
+	return value, n
 }
 
 func safeMethod(method string) bool {

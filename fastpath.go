@@ -3,7 +3,6 @@ package accessproxy
 import (
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 )
@@ -72,19 +71,6 @@ func (c *tokenCache) revoked() {
 // takes the slow path, which normalizes.
 var plainPath = regexp.MustCompile(`^(?:/[a-z0-9_~!$&'()*+,;=:@-][a-z0-9._~!$&'()*+,;=:@-]*)+$`)
 
-// routedPattern matches the normal paths ServeHTTP must not take on its fast path: the proxy's
-// own and Strapi's auth routes and the blocked prefixes.
-func routedPattern(blocked []string) string {
-	alts := []string{"api/auth"}
-	for _, b := range blocked {
-		if b == "/" {
-			return `^/` // everything is blocked: everything is routed
-		}
-		alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(b, "/")))
-	}
-	return `^/(?:` + strings.Join(alts, "|") + `)(?:/|$)`
-}
-
 // remember records that a request's token passed every check, for as long as none of them can
 // change: the cache's freshness, the token's expiry, the session's liveness on this host, the
 // next touch and the next upstream renewal.
@@ -103,18 +89,18 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	if until <= time.Now().UnixMilli() {
 		return // something is due at once: nothing to remember
 	}
+	if e.revalidateAtMs > 0 {
+		until = earlier(until, e.revalidateAtMs)
+	}
 	f := &fastEntry{e: e, auth: e.upstreamAuth, host: req.Host, until: time.UnixMilli(until)}
+	// Checked under the fast map's lock: a revocation either comes first and is seen here, or
+	// empties this map after the insert (removeMatching leaves its tombstone before it empties).
 	m.fastMu.Lock()
-	if len(m.fastEntries) >= maxFastEntries {
-		emptyLocked(m.fastEntries)
+	if !m.cache.revokedSince(e) {
+		if len(m.fastEntries) >= maxFastEntries {
+			emptyLocked(m.fastEntries)
+		}
+		m.fastEntries[auth] = f
 	}
-	m.fastEntries[auth] = f
 	m.fastMu.Unlock()
-}
-
-func earlier(a, b int64) int64 {
-	if b < a {
-		return b
-	}
-	return a
 }

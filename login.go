@@ -19,54 +19,53 @@ const maxLoginBody = 1 << 20
 // serveLoginRoute runs a login request through the edge checks (body rules, rate limit, lockout),
 // lets Strapi answer it and swaps the credentials in the answer.
 func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, p string) {
-	var body map[string]interface{}
+	r := &m.s.routes
+	body, err := readBodyFields(req)
+	if err != nil {
+		status, msg := bodyErrorStatus(err)
+		writeError(rw, status, msg)
+		return
+	}
+	if p == r.register && !m.s.allowAudienceOnRegister && setsField(body, m.s.audienceField) {
+		m.auditReason("denied", req, "", "", "register body sets "+m.s.audienceField)
+		writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be set at registration")
+		return
+	}
 	identifier := ""
-	if req.Method == http.MethodPost || req.Method == http.MethodPut {
-		var err error
-		if body, err = readLoginBody(req); err != nil {
-			if errors.Is(err, errBodyMediaType) {
-				writeError(rw, http.StatusUnsupportedMediaType, "Send login requests as JSON")
-				return
-			}
-			writeError(rw, http.StatusRequestEntityTooLarge, "Request body too large")
-			return
-		}
-		if p == registerPath && !m.s.allowAudienceOnRegister && setsField(body, m.s.audienceField) {
-			m.auditReason("denied", req, "", "", "register body sets "+m.s.audienceField)
-			writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be set at registration")
-			return
-		}
-		if p == localLoginPath {
-			identifier = loginIdentifier(body)
-		}
-		status, wait, err := m.checkLoginLimits(req.Context(), clientIP(req), identifier)
+	if p == r.localLogin {
+		identifier = loginIdentifier(body)
+	}
+	if req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+		limited, err := m.limits.check(req.Context(), clientIP(req), identifier)
 		if err != nil {
 			// No counter, no attempt: a store outage must not open the door to unlimited guesses.
 			writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 			return
 		}
-		if status != 0 {
-			m.auditReason("login_locked", req, "", "", "rate limit or lockout")
-			rw.Header().Set("Retry-After", strconv.FormatInt(wait, 10))
-			writeError(rw, status, "Too many login attempts, try again later")
+		if limited.status != 0 {
+			m.auditReason("login_locked", req, "", "", limited.reason)
+			rw.Header().Set("Retry-After", strconv.FormatInt(limited.wait, 10))
+			writeError(rw, limited.status, limited.message)
 			return
 		}
 	}
-	token, fromCookie, bad := m.credential(req)
-	if bad {
-		writeError(rw, http.StatusUnauthorized, "Invalid credentials: only a token issued by the access proxy is accepted")
-		return
-	}
-	if token != "" {
-		// change-password and friends need the caller's session, and answer with a new Strapi JWT.
-		e := m.session(rw, req, token, fromCookie)
+	if p == r.changePassword {
+		// change-password needs the caller's session, and answers with a new Strapi JWT.
+		e := m.requireSession(rw, req)
 		if e == nil {
 			return
 		}
-		m.prepareUpstream(req, e, fromCookie)
+		m.prepareUpstream(req, e)
+	} else {
+		// Logging in needs no credential: a stale or revoked one is dropped, never a reason to
+		// refuse the login (and never passed to Strapi).
+		req.Header.Del("Authorization")
+		if m.s.cookie.Enabled {
+			m.takeSessionCookie(req)
+		}
 	}
 	status, sess := m.serveLogin(rw, req, m.wantsRefresh(body))
-	m.recordLoginOutcome(req.Context(), identifier, status)
+	m.limits.record(req.Context(), identifier, status)
 	switch {
 	case sess != nil:
 		m.audit("login_ok", req, sess.UserID, sess.ID)
@@ -74,11 +73,6 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 		m.audit("login_failed", req, "", "")
 	}
 }
-
-const (
-	localLoginPath = "/api/auth/local"
-	registerPath   = "/api/auth/local/register"
-)
 
 // serveLogin lets Strapi answer a login request, then replaces the Strapi JWT in its answer with
 // a proxy token. Whatever goes wrong, the Strapi JWT never reaches the client. It returns the

@@ -55,9 +55,10 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
 		return
 	}
-	body, err := readJSONBody(req)
+	body, err := readBodyFields(req)
 	if err != nil {
-		writeError(rw, http.StatusBadRequest, "Body must be a JSON object of at most 64 KiB")
+		status, msg := bodyErrorStatus(err)
+		writeError(rw, status, msg)
 		return
 	}
 	presented, _ := body["refreshToken"].(string)
@@ -119,6 +120,6 @@ func (m *Middleware) issueToken(sess *storeSession, now time.Time) (string, erro
 		return "", err
 	}
 	nowMs := now.UnixMilli()
-	m.cache.put(token, newTokenEntry(claims, sess, nowMs), nowMs)
+	m.cache.put(token, m.newEntry(claims, sess, nowMs, m.cache.revocationSeq()), nowMs)
 	return token, nil
 }

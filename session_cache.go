@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxCachedTokens bounds the plugin's memory; past it, expired entries go first, then any.
@@ -25,6 +26,11 @@ type tokenEntry struct {
 	// renewAtMs is when Strapi's access JWT must be renewed upstream (session mode), 0 for never.
 	renewAtMs     int64
 	upstreamExpMs int64
+	// revalidateAtMs is when the user is next re-read from Strapi (0: never, revalidateEvery off).
+	revalidateAtMs int64
+	// loadSeq is the cache's revocation sequence when sess was asked of the store: a revocation
+	// after it means sess may predate that revocation (see putUnlessRevoked).
+	loadSeq int64
 }
 
 // maxRenewAhead is how early, at most, an upstream access JWT is renewed before it expires.
@@ -59,6 +65,16 @@ type tokenCache struct {
 	mu      sync.RWMutex
 	entries map[string]*tokenEntry
 
+	// Revocations this Traefik has seen, for the reads that were in flight when they happened:
+	// seq counts them; each tombstone holds the seq of the latest revocation of a session or a
+	// user, kept for tombstoneTTL (far longer than any store call may take).
+	seq          int64
+	allSeq       int64 // the latest dropAll
+	revokedSid   map[string]int64
+	revokedUser  map[string]int64
+	tombstonesAt map[string]int64 // "s:"/"u:" + id → when, for pruning
+	prunedMs     int64
+
 	fastMu   sync.Mutex
 	fastMaps []*fastMap // the instances' fast-path maps, emptied on every revocation
 }
@@ -66,14 +82,57 @@ type tokenCache struct {
 // dropAll drops everything: after a refresh-token reuse the store does not say which sessions
 // it revoked.
 func (c *tokenCache) dropAll() {
-	c.revoked()
 	c.mu.Lock()
+	c.seq++
+	c.allSeq = c.seq
 	c.entries = map[string]*tokenEntry{}
 	c.mu.Unlock()
+	c.revoked()
 }
 
 func newTokenCache() *tokenCache {
-	return &tokenCache{entries: map[string]*tokenEntry{}}
+	return &tokenCache{entries: map[string]*tokenEntry{}, revokedSid: map[string]int64{},
+		revokedUser: map[string]int64{}, tombstonesAt: map[string]int64{}}
+}
+
+// tombstoneTTL is how long a revocation is remembered against reads that were in flight.
+const tombstoneTTL = 2 * time.Minute
+
+// revocationSeq is read before a store call whose answer will be cached.
+func (c *tokenCache) revocationSeq() int64 {
+	c.mu.RLock()
+	s := c.seq
+	c.mu.RUnlock()
+	return s
+}
+
+// revokedSinceLocked says whether e's session or user was revoked after e was read.
+func (c *tokenCache) revokedSinceLocked(e *tokenEntry) bool {
+	return c.allSeq > e.loadSeq || c.revokedSid[e.claims.Sid] > e.loadSeq || c.revokedUser[e.claims.Sub] > e.loadSeq
+}
+
+// revokedSince is revokedSinceLocked for callers that hold no lock of the cache.
+func (c *tokenCache) revokedSince(e *tokenEntry) bool {
+	c.mu.RLock()
+	r := c.revokedSinceLocked(e)
+	c.mu.RUnlock()
+	return r
+}
+
+// putUnlessRevoked caches e unless its session was revoked on this Traefik while e was being
+// read: then it caches nothing and says false, and the caller refuses the request.
+func (c *tokenCache) putUnlessRevoked(token string, e *tokenEntry, nowMs int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.revokedSinceLocked(e) {
+		delete(c.entries, token)
+		return false
+	}
+	if len(c.entries) >= maxCachedTokens {
+		c.evictLocked(nowMs)
+	}
+	c.entries[token] = e
+	return true
 }
 
 func (c *tokenCache) get(token string) *tokenEntry {
@@ -106,15 +165,55 @@ func (c *tokenCache) removeSession(sid string) { c.removeMatching(sid, "") }
 // removeUser drops every token of a user.
 func (c *tokenCache) removeUser(userID string) { c.removeMatching("", userID) }
 
+// removeSessions drops every token of the given sessions.
+func (c *tokenCache) removeSessions(sids []string) {
+	for _, sid := range sids {
+		c.removeMatching(sid, "")
+	}
+}
+
+// removeMatching drops the tokens of a session or a user, leaves a tombstone against reads in
+// flight, then empties every fast map (in that order: see remember).
 func (c *tokenCache) removeMatching(sid, userID string) {
-	c.revoked()
+	nowMs := time.Now().UnixMilli()
 	c.mu.Lock()
+	c.seq++
+	if sid != "" {
+		c.revokedSid[sid] = c.seq
+		c.tombstonesAt["s:"+sid] = nowMs
+	}
+	if userID != "" {
+		c.revokedUser[userID] = c.seq
+		c.tombstonesAt["u:"+userID] = nowMs
+	}
+	c.pruneLocked(nowMs)
 	for tok, e := range c.entries {
 		if (sid != "" && e.claims.Sid == sid) || (userID != "" && e.claims.Sub == userID) {
 			delete(c.entries, tok)
 		}
 	}
 	c.mu.Unlock()
+	c.revoked()
+}
+
+// pruneLocked forgets tombstones older than tombstoneTTL, at most once a second.
+func (c *tokenCache) pruneLocked(nowMs int64) {
+	if nowMs-c.prunedMs < 1000 {
+		return
+	}
+	c.prunedMs = nowMs
+	cutoff := nowMs - tombstoneTTL.Milliseconds()
+	for k, at := range c.tombstonesAt {
+		if at >= cutoff {
+			continue
+		}
+		delete(c.tombstonesAt, k)
+		if k[0] == 's' {
+			delete(c.revokedSid, k[2:])
+		} else {
+			delete(c.revokedUser, k[2:])
+		}
+	}
 }
 
 func (c *tokenCache) evictLocked(nowMs int64) {

@@ -41,6 +41,8 @@ type storeSession struct {
 	Sliding           bool             `json:"sliding"`
 	ExpiresAt         int64            `json:"expiresAt"`
 	AbsoluteExpiresAt int64            `json:"absoluteExpiresAt"`
+	// RevalidatedAt is when the user was last re-read from Strapi (0: not since login).
+	RevalidatedAt int64 `json:"revalidatedAt,omitempty"`
 }
 
 type sessionEnvelope struct {
@@ -269,4 +271,17 @@ type upstreamUpdate struct {
 // expectVersion (errStoreConflict otherwise).
 func (c *storeClient) updateUpstream(ctx context.Context, id string, in *upstreamUpdate) (*storeSession, error) {
 	return c.sessionCall(ctx, http.MethodPut, "/v1/sessions/"+url.PathEscape(id)+"/upstream", in)
+}
+
+type userUpdate struct {
+	Audience []string `json:"audience"`
+}
+
+// updateUser records what Strapi said of the session's user now: its audience (the session's and
+// its family's), and that it was re-checked (revalidatedAt).
+func (c *storeClient) updateUser(ctx context.Context, id string, audience []string) (*storeSession, error) {
+	if audience == nil {
+		audience = []string{}
+	}
+	return c.sessionCall(ctx, http.MethodPut, "/v1/sessions/"+url.PathEscape(id)+"/user", &userUpdate{Audience: audience})
 }

@@ -16,7 +16,6 @@ import (
 // client never holds anything it could mint Strapi JWTs with.
 
 const (
-	strapiLogoutPath = "/api/auth/logout"
 	// renewLease bounds how long one replica may hold a session's renewal before another may try.
 	renewLease = 10 * time.Second
 	// renewWait is how long a request waits for another replica's renewal of an expired JWT.
@@ -28,12 +27,12 @@ var errUpstreamRefused = errors.New("strapi refused the refresh credential")
 // renewUpstream renews the session's Strapi access JWT. Of concurrent renewals of one session, on
 // any number of replicas, one calls Strapi: the store's counter is the lease. The others keep
 // using the current JWT while it is valid, or wait for the winner's.
-func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntry, nowMs int64) (*tokenEntry, int, string) {
+func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntry, nowMs int64) (*tokenEntry, denial) {
 	ctx := req.Context()
 	sid := e.claims.Sid
 	lease, err := m.store.incrCounter(ctx, "renew:"+sid, renewLease, 1)
 	if err != nil {
-		return storeFailure(err)
+		return nil, storeFailure(err)
 	}
 	if lease.Count != 1 {
 		return m.awaitRenewal(ctx, token, e, nowMs)
@@ -45,44 +44,50 @@ func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntr
 		_, _ = m.store.deleteSession(ctx, sid, true)
 		m.cache.removeSession(sid)
 		m.auditReason("denied", req, e.claims.Sub, sid, "Strapi refused to renew the session")
-		return nil, http.StatusUnauthorized, "Session ended by the server"
+		return nil, denial{http.StatusUnauthorized, "Session ended by the server"}
 	}
 	if err != nil {
-		return nil, http.StatusBadGateway, "Could not renew the session upstream"
+		return nil, denial{http.StatusBadGateway, "Could not renew the session upstream"}
 	}
+	seq := m.cache.revocationSeq()
 	s, err := m.store.updateUpstream(ctx, sid, &upstreamUpdate{StrapiJwt: jwt, StrapiRefresh: refresh, ExpectVersion: e.sess.UpstreamVersion})
 	if errors.Is(err, errStoreConflict) {
 		return m.load(ctx, token, e, nowMs)
 	}
 	if err != nil {
-		return storeFailure(err)
+		return nil, storeFailure(err)
 	}
-	ne := newTokenEntry(e.claims, s, nowMs)
-	m.cache.put(token, ne, nowMs)
+	ne := m.newEntry(e.claims, s, nowMs, seq)
+	if !m.cache.putUnlessRevoked(token, ne, nowMs) {
+		return nil, denyRevokedHere
+	}
 	m.audit("upstream_renewed", req, e.claims.Sub, sid)
-	return ne, 0, ""
+	return ne, denial{}
 }
 
 // awaitRenewal is the loser's side of renewUpstream.
-func (m *Middleware) awaitRenewal(ctx context.Context, token string, e *tokenEntry, nowMs int64) (*tokenEntry, int, string) {
+func (m *Middleware) awaitRenewal(ctx context.Context, token string, e *tokenEntry, nowMs int64) (*tokenEntry, denial) {
 	if nowMs < e.upstreamExpMs-1000 {
-		return e, 0, "" // the current JWT still works while the winner renews it
+		return e, denial{} // the current JWT still works while the winner renews it
 	}
 	deadline := time.Now().Add(renewWait)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
+		seq := m.cache.revocationSeq()
 		s, err := m.store.getSession(ctx, e.claims.Sid)
 		if err != nil {
-			return storeFailure(err)
+			return nil, storeFailure(err)
 		}
 		if s.UpstreamVersion != e.sess.UpstreamVersion {
 			now := time.Now().UnixMilli()
-			ne := newTokenEntry(e.claims, s, now)
-			m.cache.put(token, ne, now)
-			return ne, 0, ""
+			ne := m.newEntry(e.claims, s, now, seq)
+			if !m.cache.putUnlessRevoked(token, ne, now) {
+				return nil, denyRevokedHere
+			}
+			return ne, denial{}
 		}
 	}
-	return nil, http.StatusServiceUnavailable, "Session renewal in progress, try again shortly"
+	return nil, denial{http.StatusServiceUnavailable, "Session renewal in progress, try again shortly"}
 }
 
 type strapiTokens struct {
@@ -94,7 +99,7 @@ type strapiTokens struct {
 // The credential always goes in the body: Strapi reads its signed cookie first, but falls back to
 // the body, whatever its httpOnly setting.
 func (m *Middleware) callStrapiRefresh(req *http.Request, refresh string) (string, string, error) {
-	buf := m.callStrapi(req, strapiRefreshPath, "", map[string]string{"refreshToken": refresh})
+	buf := m.callStrapi(req, http.MethodPost, m.s.routes.strapiRefresh, "", map[string]string{"refreshToken": refresh})
 	if buf.status == http.StatusUnauthorized || buf.status == http.StatusBadRequest || buf.status == http.StatusForbidden {
 		return "", "", errUpstreamRefused
 	}
@@ -138,31 +143,39 @@ func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool
 	if all {
 		body = map[string]string{"scope": "all"}
 	}
-	buf := m.callStrapi(req, strapiLogoutPath, jwt, body)
+	buf := m.callStrapi(req, http.MethodPost, m.s.routes.strapiLogout, jwt, body)
 	if buf.status < 200 || buf.status > 299 {
 		m.auditReason("upstream_logout_failed", req, s.UserID, s.ID, "Strapi answered "+http.StatusText(buf.status))
 	}
 }
 
-// callStrapi sends a JSON POST to Strapi through the rest of the router's chain, on the
-// original request's host, and returns the buffered answer.
-func (m *Middleware) callStrapi(orig *http.Request, path, bearer string, body interface{}) *bufferedResponse {
-	raw, _ := json.Marshal(body)
+// callStrapi sends a request (with a JSON body unless body is nil) to Strapi through the rest of
+// the router's chain, on the original request's host, and returns the buffered answer.
+func (m *Middleware) callStrapi(orig *http.Request, method, path, bearer string, body interface{}) *bufferedResponse {
+	var raw []byte
+	if body != nil {
+		raw, _ = json.Marshal(body)
+	}
 	r := orig.Clone(orig.Context())
-	r.Method = http.MethodPost
+	r.Method = method
 	u := *orig.URL
 	u.Path, u.RawPath, u.RawQuery = path, "", ""
 	r.URL = &u
 	r.RequestURI = u.RequestURI()
 	r.Header = http.Header{}
-	r.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("Accept-Encoding", "identity")
 	if bearer != "" {
 		r.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(raw))
-	r.ContentLength = int64(len(raw))
+	r.Body, r.ContentLength = http.NoBody, 0
+	if raw != nil {
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		r.ContentLength = int64(len(raw))
+	}
 	r.GetBody = nil
 	buf := newBufferedResponse()
 	m.next.ServeHTTP(buf, r)

@@ -10,11 +10,24 @@ import (
 	"time"
 )
 
-func TestLoginRateLimitSharedAcrossInstances(t *testing.T) {
+// loginOn posts a login to h and returns the answer.
+func loginOn(h http.Handler, host string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "http://"+host+"/api/auth/local", strings.NewReader(`{"identifier":"ann","password":"right"}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestLoginRateLimitSharedAcrossReplicasPerRouter(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.LoginRateLimit = "3/m" })
 	cfg := CreateConfig()
 	cfg.Secret, cfg.StoreURL, cfg.StoreToken, cfg.LoginRateLimit = testSecret, hs.store.srv.URL, testStoreToken, "3/m"
-	other, err := New(context.Background(), hs.strapi, cfg, "other")
+	replica, err := New(context.Background(), hs.strapi, cfg, "test") // the same router on another Traefik
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRouter, err := New(context.Background(), hs.strapi, cfg, "other-host")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,18 +35,20 @@ func TestLoginRateLimitSharedAcrossInstances(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		h := hs.h
 		if i%2 == 1 {
-			h = other
+			h = replica
 		}
-		req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/local", strings.NewReader(`{"identifier":"ann","password":"right"}`))
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		rec := loginOn(h, "a.localhost")
 		codes = append(codes, rec.Code)
-		if i == 3 && (rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "RateLimitError")) {
-			t.Fatalf("429 without Retry-After or error body: %v %s", rec.Header(), rec.Body.String())
+		if i == 3 && (rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "RateLimitError") || !strings.Contains(rec.Body.String(), "from your address")) {
+			t.Fatalf("429 without Retry-After or a message naming the rate limit: %v %s", rec.Header(), rec.Body.String())
 		}
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 200 || codes[3] != http.StatusTooManyRequests {
 		t.Fatalf("codes %v", codes)
+	}
+	// Another router's allowance is its own: the first host's logins spent none of it.
+	if rec := loginOn(otherRouter, "a.localhost"); rec.Code != http.StatusOK {
+		t.Fatalf("another router's first login: %d %s", rec.Code, rec.Body.String())
 	}
 }
 

@@ -1,0 +1,56 @@
+package accessproxy
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// The admin channel: blocked paths answer only to adminAllowFrom networks.
+
+// clientIP is the address the request came from. Traefik removes X-Forwarded-For sent by hosts
+// outside the entrypoint's forwardedHeaders.trustedIPs, so a value present here was set by a
+// trusted proxy; its last entry is the peer that proxy saw.
+func clientIP(req *http.Request) string {
+	if xff := req.Header.Get("X-Forwarded-For"); xff != "" {
+		parts := strings.Split(xff, ",")
+		if ip := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(ip) != nil {
+			return ip
+		}
+	}
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
+
+// blocked says whether a normalized path is under one of blockedPaths.
+func (m *Middleware) blocked(p string) bool {
+	first := p
+	if i := strings.IndexByte(p[1:], '/'); i >= 0 {
+		first = p[:i+1]
+	}
+	if m.s.blockedFirst[first] {
+		return true
+	}
+	for _, prefix := range m.s.blockedDeep {
+		if hasPathPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Middleware) adminAllowed(req *http.Request) bool {
+	ip := net.ParseIP(clientIP(req))
+	if ip == nil {
+		return false
+	}
+	for _, n := range m.s.adminNets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
