@@ -23,6 +23,11 @@ const (
 
 var b64 = base64.RawURLEncoding
 
+// b64Strict refuses non-canonical encodings (stray bits in the last character): a token has
+// exactly one spelling. Go's decoder still skips CR and LF even in strict mode, so tokens
+// holding them are refused before decoding (see verify).
+var b64Strict = base64.RawURLEncoding.Strict()
+
 var (
 	errTokenMalformed = errors.New("token is malformed")
 	errTokenAlg       = errors.New("token algorithm or key id is not accepted")
@@ -128,24 +133,23 @@ func (r *keyRing) verify(token string, now time.Time) (tokenClaims, error) {
 		return c, errTokenMalformed
 	}
 	header, payload, sig := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
-	if header == "" || payload == "" || sig == "" {
+	if header == "" || payload == "" || sig == "" || strings.ContainsAny(token, "\r\n") {
 		return c, errTokenMalformed
 	}
 	key := r.byHeader[header]
 	if key == nil {
-		if _, err := b64.DecodeString(header); err != nil {
+		if _, err := b64Strict.DecodeString(header); err != nil {
 			return c, errTokenMalformed
 		}
 		return c, errTokenAlg
 	}
-	gotSig, err := b64.DecodeString(sig)
-	if err != nil {
-		return c, errTokenMalformed
-	}
-	if !hmac.Equal(gotSig, hs256(key.key, token[:dot2])) {
+	// The signature is compared in its encoded form: only the one canonical spelling of the
+	// right MAC verifies.
+	want := b64.EncodeToString(hs256(key.key, token[:dot2]))
+	if !hmac.Equal([]byte(sig), []byte(want)) {
 		return c, errTokenSignature
 	}
-	raw, err := b64.DecodeString(payload)
+	raw, err := b64Strict.DecodeString(payload)
 	if err != nil {
 		return c, errTokenMalformed
 	}

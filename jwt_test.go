@@ -149,3 +149,25 @@ func TestReadUpstreamJWT(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyRefusesNonCanonicalSpellings(t *testing.T) {
+	r, err := newKeyRing(testSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	good, _ := r.sign(validClaims(now))
+	if _, err := r.verify(good, now); err != nil {
+		t.Fatalf("the issued spelling: %v", err)
+	}
+	dot := strings.LastIndexByte(good, '.')
+	for name, tok := range map[string]string{
+		"stray padding bit": strayBit(good),
+		"CR in signature":   good[:dot+5] + "\r" + good[dot+5:],
+		"LF in payload":     good[:dot-3] + "\n" + good[dot-3:],
+	} {
+		if _, err := r.verify(tok, now); err == nil {
+			t.Errorf("%s: a second spelling of the token verified", name)
+		}
+	}
+}
