@@ -32,7 +32,32 @@ type fakeStrapi struct {
 	extra         map[string]interface{}
 	seen          []*http.Request
 	session       *fakeSessionMode // Strapi 5 session mode, when set
+	blocked       bool             // users/me says the user is blocked
+	meStatus      int              // users/me answers this status instead, when set
 	mu            sync.Mutex
+}
+
+// last is the last request Strapi received.
+func (s *fakeStrapi) last() *http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.seen) == 0 {
+		return nil
+	}
+	return s.seen[len(s.seen)-1]
+}
+
+// count says how many requests Strapi received for path.
+func (s *fakeStrapi) count(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.seen {
+		if r.URL.Path == path {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +68,19 @@ func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lower := strings.ToLower(r.URL.Path)
-	if strings.HasPrefix(lower, "/api/auth/local") || strings.HasSuffix(lower, "/callback") || strings.HasSuffix(lower, "/change-password") {
+	if strings.HasSuffix(lower, "/users/me") && r.Method == http.MethodGet {
+		s.mu.Lock()
+		status, blocked, aud := s.meStatus, s.blocked, s.audience
+		s.mu.Unlock()
+		if status != 0 {
+			w.WriteHeader(status)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]interface{}{"id": 7, "username": "ann", "blocked": blocked, "audience": aud})
+		return
+	}
+	if strings.HasPrefix(lower, "/api/auth/local") || strings.HasPrefix(lower, "/v2/auth/local") || strings.HasSuffix(lower, "/callback") || strings.HasSuffix(lower, "/change-password") {
 		var in struct {
 			Identifier string `json:"identifier"`
 			Password   string `json:"password"`
@@ -85,6 +122,7 @@ func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"userId":        r.Header.Get(headerUserID),
 		"sessionId":     r.Header.Get(headerSessionID),
 		"apiKey":        r.Header.Get("X-Api-Key"),
+		"cookie":        r.Header.Get("Cookie"),
 	})
 }
 

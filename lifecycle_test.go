@@ -78,7 +78,9 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestParallelRefreshOneWinner(t *testing.T) {
-	hs := newHarness(t, nil)
+	// Rotation alone: with revalidation on, the winner's re-check may find the family already
+	// revoked by a loser's reuse (TestRefreshRevalidates covers the re-check).
+	hs := newHarness(t, func(c *Config) { c.RevalidateEvery = "0s" })
 	_, ref := hs.loginWithRefresh("a.localhost")
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -76,14 +76,18 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	host := requestHost(req.Host)
-	out, err := m.store.rotateRefresh(req.Context(), &rotateRequest{
+	out, revoked, err := m.store.rotateRefresh(req.Context(), &rotateRequest{
 		TokenHash: refreshHash(presented), NewTokenHash: nextHash, Host: host,
 		IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.maxLifetimeMs,
 	})
 	switch {
 	case errors.Is(err, errRefreshReused):
-		m.cache.dropAll()
-		m.audit("refresh_reuse", req, "", "")
+		if revoked != nil {
+			m.cache.removeSessions(revoked.SessionIDs) // only that login's sessions end here
+		} else {
+			m.cache.dropAll() // a store that does not say which sessions it ended
+		}
+		m.audit("refresh_reuse", req, revokedUser(revoked), "")
 		writeError(rw, http.StatusUnauthorized, "Refresh token already used: every session of this login was revoked")
 		return
 	case errors.Is(err, errStoreNotFound):
@@ -96,6 +100,17 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 	sess := out.Session
 	if out.ReplacedSessionID != "" {
 		m.cache.removeSession(out.ReplacedSessionID) // the old token ends now on this Traefik
+	}
+	if m.revalidateMs > 0 {
+		// A refresh extends the login: Strapi is asked about the user first.
+		nowMs := time.Now().UnixMilli()
+		e := m.newEntry(tokenClaims{Sub: sess.UserID, Sid: sess.ID}, sess, nowMs, m.cache.revocationSeq())
+		ne, d := m.revalidate(req, "", e, nowMs, true)
+		if ne == nil {
+			writeError(rw, d.status, d.msg)
+			return
+		}
+		sess = ne.sess
 	}
 	if m.s.audienceCheck && !parseAudience(sess.Audience).allows(host) {
 		_, _ = m.store.deleteSession(req.Context(), sess.ID, false)
@@ -122,4 +137,11 @@ func (m *Middleware) issueToken(sess *storeSession, now time.Time) (string, erro
 	nowMs := now.UnixMilli()
 	m.cache.put(token, m.newEntry(claims, sess, nowMs, m.cache.revocationSeq()), nowMs)
 	return token, nil
+}
+
+func revokedUser(r *revokedSet) string {
+	if r == nil {
+		return ""
+	}
+	return r.UserID
 }

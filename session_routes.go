@@ -54,11 +54,13 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 		sess = s
 	}
 	m.logoutUpstream(req, sess, false)
-	if _, err := m.store.deleteSession(req.Context(), claims.Sid, true); err != nil && !errors.Is(err, errStoreNotFound) {
+	out, err := m.store.deleteSession(req.Context(), claims.Sid, true)
+	if err != nil && !errors.Is(err, errStoreNotFound) {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
 	}
 	m.cache.removeSession(claims.Sid)
+	m.cache.removeSessions(out.SessionIDs) // the rest of its refresh family
 	m.audit("logout", req, claims.Sub, claims.Sid)
 	m.clearSessionCookie(rw)
 	writeJSONValue(rw, http.StatusOK, okResponse{OK: true})
@@ -70,7 +72,7 @@ func (m *Middleware) serveLogoutAll(rw http.ResponseWriter, req *http.Request, e
 		return
 	}
 	m.logoutUpstream(req, e.sess, true)
-	n, err := m.store.deleteUserSessions(req.Context(), e.claims.Sub)
+	out, err := m.store.deleteUserSessions(req.Context(), e.claims.Sub)
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
@@ -78,7 +80,7 @@ func (m *Middleware) serveLogoutAll(rw http.ResponseWriter, req *http.Request, e
 	m.cache.removeUser(e.claims.Sub)
 	m.audit("logout_all", req, e.claims.Sub, e.claims.Sid)
 	m.clearSessionCookie(rw)
-	writeJSONValue(rw, http.StatusOK, okResponse{OK: true, Revoked: &n})
+	writeJSONValue(rw, http.StatusOK, okResponse{OK: true, Revoked: &out.Deleted})
 }
 
 // serveSessions lists the caller's sessions (GET sessionsPath) or revokes one (DELETE sessionsPath/<id>).
@@ -105,14 +107,18 @@ func (m *Middleware) serveSessions(rw http.ResponseWriter, req *http.Request, e 
 			writeError(rw, http.StatusNotFound, "No such session")
 			return
 		}
+		var out *deletedResponse
 		if err == nil {
-			_, err = m.store.deleteSession(req.Context(), id, true)
+			out, err = m.store.deleteSession(req.Context(), id, true)
 		}
 		if err != nil && !errors.Is(err, errStoreNotFound) {
 			writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 			return
 		}
 		m.cache.removeSession(id)
+		if out != nil {
+			m.cache.removeSessions(out.SessionIDs)
+		}
 		m.audit("session_revoked", req, e.claims.Sub, id)
 		writeJSONValue(rw, http.StatusOK, okResponse{OK: true})
 	default:

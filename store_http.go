@@ -77,6 +77,15 @@ type storeError struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
+	// Revoked names what a refresh-token reuse ended (409 refresh_reused).
+	Revoked *revokedSet `json:"revoked"`
+}
+
+// revokedSet is what the store ended in one revocation.
+type revokedSet struct {
+	UserID     string   `json:"userId"`
+	FamilyID   string   `json:"familyId"`
+	SessionIDs []string `json:"sessionIds"`
 }
 
 type storeClient struct {
@@ -105,6 +114,11 @@ func newStoreClient(httpClient *http.Client, base, token string, timeout time.Du
 // do sends one call and decodes a 2xx answer into out. Every failure that is not the store's
 // own 404/409 is errStoreUnavailable: callers fail closed on it.
 func (c *storeClient) do(ctx context.Context, method, path string, in, out interface{}) error {
+	return c.doErr(ctx, method, path, in, out, nil)
+}
+
+// doErr is do that also decodes an error answer's body into errOut (when not nil).
+func (c *storeClient) doErr(ctx context.Context, method, path string, in, out interface{}, errOut *storeError) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var body io.Reader
@@ -144,6 +158,9 @@ func (c *storeClient) do(ctx context.Context, method, path string, in, out inter
 	}
 	var se storeError
 	_ = json.Unmarshal(raw, &se)
+	if errOut != nil {
+		*errOut = se
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return errStoreNotFound
@@ -178,25 +195,28 @@ func (c *storeClient) touchSession(ctx context.Context, id string, in *touchRequ
 	return c.sessionCall(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(id)+"/touch", in)
 }
 
-// deleteSession revokes one session (with withFamily, its refresh family and every session of it).
-func (c *storeClient) deleteSession(ctx context.Context, id string, withFamily bool) (int, error) {
+// deleteSession revokes one session (with withFamily, its refresh family and every session of
+// it, even when the session itself already ended) and says which sessions ended.
+func (c *storeClient) deleteSession(ctx context.Context, id string, withFamily bool) (*deletedResponse, error) {
 	path := "/v1/sessions/" + url.PathEscape(id)
 	if withFamily {
 		path += "?family=1"
 	}
 	var out deletedResponse
 	err := c.do(ctx, http.MethodDelete, path, nil, &out)
-	return out.Deleted, err
+	return &out, err
 }
 
 type deletedResponse struct {
-	Deleted int `json:"deleted"`
+	Deleted    int      `json:"deleted"`
+	SessionIDs []string `json:"sessionIds"`
+	UserID     string   `json:"userId"`
 }
 
-func (c *storeClient) deleteUserSessions(ctx context.Context, userID string) (int, error) {
+func (c *storeClient) deleteUserSessions(ctx context.Context, userID string) (*deletedResponse, error) {
 	var out deletedResponse
 	err := c.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(userID)+"/sessions", nil, &out)
-	return out.Deleted, err
+	return &out, err
 }
 
 type sessionList struct {
@@ -226,15 +246,17 @@ type rotateResponse struct {
 
 // rotateRefresh spends a refresh token for a new one and a new session (errRefreshReused: the
 // token was already spent and the store revoked its family).
-func (c *storeClient) rotateRefresh(ctx context.Context, in *rotateRequest) (*rotateResponse, error) {
+// On reuse, the revokedSet names the sessions the store ended (nil from a store that does not say).
+func (c *storeClient) rotateRefresh(ctx context.Context, in *rotateRequest) (*rotateResponse, *revokedSet, error) {
 	var out rotateResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/refresh", in, &out); err != nil {
-		return nil, err
+	var se storeError
+	if err := c.doErr(ctx, http.MethodPost, "/v1/refresh", in, &out, &se); err != nil {
+		return nil, se.Revoked, err
 	}
 	if out.Session == nil || out.Session.ID == "" {
-		return nil, fmt.Errorf("%w: answer without a session", errStoreUnavailable)
+		return nil, nil, fmt.Errorf("%w: answer without a session", errStoreUnavailable)
 	}
-	return &out, nil
+	return &out, nil, nil
 }
 
 type counterRequest struct {

@@ -22,7 +22,11 @@ type fakeStore struct {
 	counters map[string]*counterResponse
 	calls    map[string]int
 	down     bool
-	srv      *httptest.Server
+	// held, when set, holds the next session read after the store has answered it (the answer
+	// is read under the lock, written once release is closed): a read in flight.
+	held    chan string
+	release chan struct{}
+	srv     *httptest.Server
 }
 
 type fakeFamily struct {
@@ -90,16 +94,26 @@ func (f *fakeStore) newSession(userID, host string, aud []string, jwt, family st
 	return s
 }
 
-func (f *fakeStore) revokeFamily(id string) int {
-	n := 0
+func (f *fakeStore) revokeFamily(id string) []string {
+	var ids []string
 	for sid, s := range f.sessions {
 		if s.FamilyID == id {
 			delete(f.sessions, sid)
-			n++
+			ids = append(ids, sid)
 		}
 	}
 	delete(f.families, id)
-	return n
+	return ids
+}
+
+// holdReads makes the next session read wait, after the store answered it, until the returned
+// release func is called; the held read's session id arrives on the channel.
+func (f *fakeStore) holdReads() (<-chan string, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held, f.release = make(chan string, 16), make(chan struct{})
+	held, release := f.held, f.release
+	return held, func() { close(release) }
 }
 
 func reply(w http.ResponseWriter, status int, v interface{}) {
@@ -158,8 +172,12 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if tok.spent {
-			f.revokeFamily(tok.family)
-			replyError(w, http.StatusConflict, "refresh_reused")
+			user := ""
+			if fam := f.families[tok.family]; fam != nil {
+				user = fam.userID
+			}
+			ids := f.revokeFamily(tok.family)
+			reply(w, http.StatusConflict, storeErrorWith("refresh_reused", &revokedSet{UserID: user, FamilyID: tok.family, SessionIDs: ids}))
 			return
 		}
 		tok.spent = true
@@ -192,14 +210,14 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/v1/users/") && strings.HasSuffix(path, "/sessions"):
 		user := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/users/"), "/sessions")
 		out := sessionList{Sessions: []storeSession{}}
-		n := 0
+		var ids []string
 		for id, s := range f.sessions {
 			if s.UserID != user || s.ExpiresAt <= now {
 				continue
 			}
 			if r.Method == http.MethodDelete {
 				delete(f.sessions, id)
-				n++
+				ids = append(ids, id)
 				continue
 			}
 			c := *s
@@ -212,7 +230,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 					delete(f.families, id)
 				}
 			}
-			reply(w, http.StatusOK, deletedResponse{Deleted: n})
+			reply(w, http.StatusOK, deletedResponse{Deleted: len(ids), SessionIDs: ids})
 			return
 		}
 		sort.Slice(out.Sessions, func(i, j int) bool { return out.Sessions[i].CreatedAt < out.Sessions[j].CreatedAt })
@@ -227,6 +245,28 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet && len(parts) == 1:
 			f.calls["get"]++
+			if f.held != nil {
+				c := *s
+				held, release := f.held, f.release
+				f.held = nil // one read is held
+				f.mu.Unlock()
+				held <- c.ID
+				<-release
+				f.mu.Lock()
+				reply(w, http.StatusOK, sessionEnvelope{Session: &c})
+				return
+			}
+		case r.Method == http.MethodPut && len(parts) == 2 && parts[1] == "user":
+			f.calls["user"]++
+			var in userUpdate
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Audience == nil {
+				replyError(w, http.StatusBadRequest, "bad_request")
+				return
+			}
+			s.Audience, s.RevalidatedAt = in.Audience, now
+			if fam := f.families[s.FamilyID]; fam != nil {
+				fam.audience = in.Audience
+			}
 		case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "touch":
 			f.calls["touch"]++
 			var in touchRequest
@@ -266,12 +306,12 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			s.UpstreamVersion++
 		case r.Method == http.MethodDelete && len(parts) == 1:
 			f.calls["delete"]++
-			n := 1
+			ids := []string{s.ID}
 			delete(f.sessions, s.ID)
 			if r.URL.Query().Get("family") == "1" && s.FamilyID != "" {
-				n += f.revokeFamily(s.FamilyID)
+				ids = append(ids, f.revokeFamily(s.FamilyID)...)
 			}
-			reply(w, http.StatusOK, deletedResponse{Deleted: n})
+			reply(w, http.StatusOK, deletedResponse{Deleted: len(ids), SessionIDs: ids, UserID: s.UserID})
 			return
 		default:
 			replyError(w, http.StatusNotFound, "not_found")
@@ -282,4 +322,10 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		replyError(w, http.StatusNotFound, "not_found")
 	}
+}
+
+func storeErrorWith(code string, revoked *revokedSet) *storeError {
+	e := &storeError{Revoked: revoked}
+	e.Error.Code, e.Error.Message = code, code
+	return e
 }

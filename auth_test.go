@@ -1,0 +1,57 @@
+package accessproxy
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// A store read in flight when a logout is answered must not bring the session back: before the
+// fix the late answer re-filled the cache and the token worked again for cacheTTL.
+func TestRevocationWinsOverReadInFlight(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "1h" })
+	tok := hs.login("a.localhost")
+	hs.h.(*Middleware).cache.remove(tok) // the next use must read the store
+	held, release := hs.store.holdReads()
+
+	done := make(chan int, 1)
+	go func() { done <- hs.do(http.MethodGet, "a.localhost", "/api/articles", tok, "").Code }()
+	select {
+	case <-held: // the store answered the read; the answer is on its way
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never read the store")
+	}
+	if rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/logout", tok, ""); rec.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", rec.Code, rec.Body.String())
+	}
+	release()
+	if code := <-done; code != http.StatusUnauthorized {
+		t.Fatalf("the request whose read predates the logout got %d, want 401", code)
+	}
+	if hs.h.(*Middleware).cache.get(tok) != nil {
+		t.Fatal("the late read re-filled the cache")
+	}
+	for i := 0; i < 3; i++ {
+		if rec := hs.do(http.MethodGet, "a.localhost", "/api/articles", tok, ""); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("after logout, use %d: %d (the late read re-filled the cache)", i, rec.Code)
+		}
+	}
+}
+
+// The fast path is filled only by a request whose read no revocation overtook.
+func TestRememberSkipsRevokedEntry(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "1h" })
+	tok := hs.login("a.localhost")
+	m := hs.h.(*Middleware)
+	e := m.cache.get(tok)
+	m.cache.removeSession(e.claims.Sid)
+	req, _ := http.NewRequest(http.MethodGet, "http://a.localhost/api/articles", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	m.remember(req, e)
+	m.fastMu.RLock()
+	n := len(m.fastEntries)
+	m.fastMu.RUnlock()
+	if n != 0 {
+		t.Fatal("an entry read before its session's revocation was remembered on the fast path")
+	}
+}
