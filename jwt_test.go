@@ -171,3 +171,11 @@ func TestVerifyRefusesNonCanonicalSpellings(t *testing.T) {
 		}
 	}
 }
+
+// strayBit sets the lowest (padding) bit of a token's last base64url character: the same bytes
+// to a lenient decoder, another string.
+func strayBit(token string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, token[len(token)-1])
+	return token[:len(token)-1] + string(alphabet[i^1])
+}
