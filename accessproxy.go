@@ -136,8 +136,8 @@ type Middleware struct {
 	routed *regexp.Regexp
 	// usersPrefix is "<apiPrefix>/users": writes there are checked (userWriteAllowed).
 	usersPrefix string
-	// spoofable are the header keys a client may not send: every spelling an upstream could read
-	// as an identity header or one of upstreamHeaders (see spoofableHeaders).
+	// spoofable are the header keys a client may not send where the proxy sets identity or
+	// upstream headers: every spelling an upstream could read as one of them (spoofableHeaders).
 	spoofable []string
 
 	extraHeaders  bool // identityHeaders or upstreamHeaders set
@@ -166,7 +166,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	b := sharedBackend(config)
 	fast := b.register()
 	store := newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout)
-	return &Middleware{
+	m := &Middleware{
 		limits:        &regulator{store: store, scope: name, rate: s.loginRate, threshold: s.lockoutThreshold, duration: s.lockoutDuration},
 		fastMu:        &fast.mu,
 		fastEntries:   fast.entries,
@@ -187,7 +187,11 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		touchEveryMs:  s.touchEvery.Milliseconds(),
 		maxLifetimeMs: s.maxLifetime.Milliseconds(),
 		revalidateMs:  s.revalidateEvery.Milliseconds(),
-	}, nil
+	}
+	if m.extraHeaders || m.cookieMode {
+		return carefulMiddleware{m}, nil
+	}
+	return m, nil
 }
 
 // ServeHTTP is the hot path. Under Yaegi a call costs about a microsecond plus one allocation per
@@ -197,16 +201,13 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // to bottom in serveSlow.
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	h := req.Header
-	// Identity headers are ours alone: whatever the client sent, in any spelling, is dropped.
-	for _, k := range m.spoofable {
-		delete(h, k)
-	}
+	// Identity headers are ours alone: whatever the client sent is dropped, and where the proxy
+	// sets headers an upstream trusts, in every spelling (see spoofableHeaders).
+	delete(h, headerUserID)
+	delete(h, headerSessionID)
+
 	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) && (req.Method == "GET" || !strings.HasPrefix(p, m.usersPrefix)) {
 		if a := h["Authorization"]; len(a) == 1 {
-			if m.cookieMode && len(h["Cookie"]) > 0 {
-				m.serveSlow(rw, req)
-				return
-			}
 			m.fastMu.RLock()
 			f := m.fastEntries[a[0]]
 			m.fastMu.RUnlock()
@@ -309,6 +310,32 @@ func (m *Middleware) prepareUpstream(req *http.Request, e *tokenEntry) {
 	if m.extraHeaders {
 		m.addExtraHeaders(req.Header, e)
 	}
+}
+
+// carefulMiddleware is the handler New returns when identity or upstream headers or cookie mode
+// are on: it drops every spelling of the headers the proxy sets, and sends a request with cookies
+// in cookie mode the slow way (the proxy's cookie must come off, and may disagree with the
+// bearer). A type of its own so that, under Yaegi, a router without those features pays nothing
+// for them: every local of ServeHTTP costs an allocation, taken branch or not.
+type carefulMiddleware struct {
+	*Middleware
+}
+
+func (c carefulMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	m := c.Middleware
+	h := req.Header
+	if m.extraHeaders {
+		for _, k := range m.spoofable {
+			delete(h, k)
+		}
+	}
+	if m.cookieMode && len(h["Cookie"]) > 0 {
+		delete(h, headerUserID)
+		delete(h, headerSessionID)
+		m.serveSlow(rw, req)
+		return
+	}
+	m.ServeHTTP(rw, req)
 }
 
 // addExtraHeaders sets the identity headers and upstreamHeaders of an authenticated request.

@@ -26,10 +26,10 @@ func TestAmbiguousCredentialsRefused(t *testing.T) {
 	}
 	seen := len(hs.strapi.seen)
 	for name, rec := range map[string]*httptest.ResponseRecorder{
-		"two Authorization headers":       send([]string{"Bearer " + tok, "Bearer " + other}),
-		"two identical headers":           send([]string{"Bearer " + tok, "Bearer " + tok}),
-		"bearer and a different cookie":   send([]string{"Bearer " + tok}, "ap_session="+other),
-		"two different cookies":           send(nil, "ap_session="+tok+"; ap_session="+other),
+		"two Authorization headers":        send([]string{"Bearer " + tok, "Bearer " + other}),
+		"two identical headers":            send([]string{"Bearer " + tok, "Bearer " + tok}),
+		"bearer and a different cookie":    send([]string{"Bearer " + tok}, "ap_session="+other),
+		"two different cookies":            send(nil, "ap_session="+tok+"; ap_session="+other),
 		"two cookie headers that disagree": send(nil, "ap_session="+tok, "ap_session="+other),
 	} {
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"status":400`) {

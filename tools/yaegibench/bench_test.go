@@ -141,6 +141,7 @@ func BenchmarkPlugin(b *testing.B) {
 	h := newMiddleware(b, i, store.URL, upstream{jwt: strapiJWT()})
 
 	login := httptest.NewRequest(http.MethodPost, "http://bench.localhost/api/auth/local", strings.NewReader(`{"identifier":"a","password":"b"}`))
+	login.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, login)
 	var body map[string]interface{}
