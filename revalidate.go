@@ -84,7 +84,10 @@ func (m *Middleware) readStrapiUser(req *http.Request, e *tokenEntry) ([]string,
 	if dec.Decode(&user) != nil || user == nil {
 		return nil, false, denial{http.StatusBadGateway, "Could not re-check the account with Strapi"}
 	}
-	if jsonScalar(user["id"]) != e.claims.Sub {
+	switch id := jsonScalar(user["id"]); {
+	case id == "":
+		return nil, false, denial{http.StatusBadGateway, "Could not re-check the account with Strapi (" + m.s.routes.usersMe + " names no user)"}
+	case id != e.claims.Sub:
 		return nil, true, denial{} // the JWT names someone else now: end the session
 	}
 	if b, _ := user["blocked"].(bool); b {

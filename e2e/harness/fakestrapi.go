@@ -161,6 +161,23 @@ func (f *FakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body)
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/api/users/me" {
+		// What the plugin's revalidation reads: the user the bearer JWT was issued to.
+		f.mu.Lock()
+		name := f.issued[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+		f.mu.Unlock()
+		u, ok := f.users[strings.ToLower(name)]
+		if !ok {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"data":null,"error":{"status":401,"name":"UnauthorizedError","message":"Missing or invalid credentials"}}`)
+			return
+		}
+		body, _ := json.Marshal(map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "blocked": false, "audience": u.Audience})
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write(body)
+		return
+	}
 	seq := f.received.Add(1)
 	e := Echo{Method: r.Method, Path: r.URL.Path, Host: r.Host, Authorization: r.Header.Get("Authorization"),
 		AuthHeaders: map[string]string{}, Headers: map[string]string{}, Cookie: r.Header.Get("Cookie"), Seq: seq}

@@ -85,7 +85,7 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 	}
 	okBody := []byte(`{"data":{"id":1,"title":"hello"}}`)
 	upstream := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/auth/local" {
+		if r.URL.Path == "/api/auth/local" || r.URL.Path == "/api/users/me" {
 			fake.ServeHTTP(w, r)
 			return
 		}
