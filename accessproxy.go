@@ -127,6 +127,7 @@ type Middleware struct {
 	store  *storeClient
 	cache  *tokenCache
 	limits *regulator
+	clock  *clock
 
 	// fast maps the Authorization header of recently validated requests to what this instance
 	// concluded, until something about the token needs checking again (see remember).
@@ -167,7 +168,8 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	fast := b.register()
 	store := newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout)
 	m := &Middleware{
-		limits:        &regulator{store: store, scope: name, rate: s.loginRate, threshold: s.lockoutThreshold, duration: s.lockoutDuration},
+		limits:        &regulator{store: store, clock: b.clock, scope: name, rate: s.loginRate, threshold: s.lockoutThreshold, duration: s.lockoutDuration},
+		clock:         b.clock,
 		fastMu:        &fast.mu,
 		fastEntries:   fast.entries,
 		next:          next,

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -148,7 +149,25 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	store.mu.Lock()
+	store.clock = mwOf(h).clock
+	store.mu.Unlock()
 	return &harness{t: t, store: store, strapi: strapi, h: h}
+}
+
+// mwOf is the Middleware behind a handler New returned.
+func mwOf(h http.Handler) *Middleware {
+	if c, ok := h.(carefulMiddleware); ok {
+		return c.Middleware
+	}
+	return h.(*Middleware)
+}
+
+// advance moves the plugin's and the store's clock forward: the test equivalent of waiting.
+func (hs *harness) advance(d time.Duration) {
+	m := mwOf(hs.h)
+	atomic.AddInt64(&m.clock.offsetMs, d.Milliseconds())
+	m.cache.revoked() // fast-path deadlines are in system time: none survives a jump
 }
 
 func (hs *harness) do(method, host, path, token, body string) *httptest.ResponseRecorder {
@@ -376,12 +395,12 @@ func TestSlidingExpiryAndTouchThrottle(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "1s"; c.CacheTTL = "0s" })
 	tok := hs.login("a.localhost")
 	for i := 0; i < 5; i++ {
-		time.Sleep(300 * time.Millisecond)
+		hs.advance(300 * time.Millisecond)
 		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
 			t.Fatalf("use %d within the window: %d %s", i, rec.Code, rec.Body.String())
 		}
 	}
-	time.Sleep(1200 * time.Millisecond)
+	hs.advance(1200 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("after the idle window: %d", rec.Code)
 	}
@@ -403,12 +422,12 @@ func TestNonSlidingExpiry(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "1500ms"; c.Sliding = false; c.CacheTTL = "0s" })
 	tok := hs.login("a.localhost")
 	for i := 0; i < 3; i++ {
-		time.Sleep(300 * time.Millisecond)
+		hs.advance(300 * time.Millisecond)
 		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
 			t.Fatalf("use %d: %d", i, rec.Code)
 		}
 	}
-	time.Sleep(900 * time.Millisecond)
+	hs.advance(900 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("use kept a non-sliding session alive: %d", rec.Code)
 	}
@@ -473,7 +492,7 @@ func TestRevokedSessionRefusedAfterCacheTTL(t *testing.T) {
 	hs.store.mu.Lock()
 	hs.store.sessions = map[string]*storeSession{}
 	hs.store.mu.Unlock()
-	time.Sleep(250 * time.Millisecond)
+	hs.advance(250 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("revoked session: %d", rec.Code)
 	}

@@ -81,7 +81,7 @@ func TestLockoutAndSuccessClearsFailures(t *testing.T) {
 	if len(hs.strapi.seen) != seen {
 		t.Fatal("a locked attempt reached Strapi")
 	}
-	time.Sleep(500 * time.Millisecond)
+	hs.advance(500 * time.Millisecond)
 	if code := right(); code != 200 {
 		t.Fatalf("after the lock ended: %d", code)
 	}

@@ -36,7 +36,7 @@ func (m *Middleware) audit(event string, req *http.Request, userID, sessionID st
 
 func (m *Middleware) auditReason(event string, req *http.Request, userID, sessionID, reason string) {
 	line, err := json.Marshal(auditLine{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Level: "info", Plugin: "accessproxy", Middleware: m.name,
+		Time: m.clock.now().UTC().Format(time.RFC3339Nano), Level: "info", Plugin: "accessproxy", Middleware: m.name,
 		Event: event, Host: requestHost(req.Host), Client: clientIP(req), Method: req.Method, Path: req.URL.Path,
 		UserID: userID, SessionID: sessionID, Reason: reason,
 	})

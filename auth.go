@@ -26,7 +26,7 @@ var (
 
 // authenticate resolves a proxy token to a live session allowed on this host, or says why not.
 func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry, denial) {
-	nowMs := time.Now().UnixMilli()
+	nowMs := m.clock.nowMs()
 	e := m.cache.get(token)
 	fresh := false
 	if e == nil || nowMs-e.fetchedMs >= m.cacheTTLms {

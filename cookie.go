@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // Cookie mode: the proxy token also travels as an HttpOnly cookie, so browser apps need not keep
@@ -25,7 +24,7 @@ func (m *Middleware) setSessionCookie(rw http.ResponseWriter, token string, sess
 	if !m.s.cookie.Enabled {
 		return
 	}
-	maxAge := int((sess.AbsoluteExpiresAt - time.Now().UnixMilli()) / 1000)
+	maxAge := int((sess.AbsoluteExpiresAt - m.clock.nowMs()) / 1000)
 	c := &http.Cookie{Name: m.s.cookie.Name, Value: token, Path: "/", Domain: m.s.cookie.Domain, MaxAge: maxAge,
 		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}
 	rw.Header().Add("Set-Cookie", c.String())

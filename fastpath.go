@@ -86,13 +86,13 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	if e.renewAtMs > 0 {
 		until = earlier(until, e.renewAtMs)
 	}
-	if until <= time.Now().UnixMilli() {
+	if until <= m.clock.nowMs() {
 		return // something is due at once: nothing to remember
 	}
 	if e.revalidateAtMs > 0 {
 		until = earlier(until, e.revalidateAtMs)
 	}
-	f := &fastEntry{e: e, auth: e.upstreamAuth, host: req.Host, until: time.UnixMilli(until)}
+	f := &fastEntry{e: e, auth: e.upstreamAuth, host: req.Host, until: time.UnixMilli(m.clock.systemMs(until))}
 	// Checked under the fast map's lock: a revocation either comes first and is seen here, or
 	// empties this map after the insert (removeMatching leaves its tombstone before it empties).
 	m.fastMu.Lock()

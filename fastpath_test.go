@@ -15,15 +15,16 @@ func TestFastPathKeepsSlidingWindowWithCache(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.IdleTimeout = "1s"; c.CacheTTL = "5s" })
 	tok := hs.login("a.localhost")
 	for i := 0; i < 8; i++ {
-		time.Sleep(300 * time.Millisecond)
+		hs.advance(300 * time.Millisecond)
 		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
 			t.Fatalf("use %d inside the window: %d", i, rec.Code)
 		}
+		assertFastEntriesWithinChecks(t, hs)
 	}
 	if hs.store.count("touch") < 3 {
 		t.Fatalf("only %d touches in 2.4 s of a 1 s window", hs.store.count("touch"))
 	}
-	time.Sleep(1200 * time.Millisecond)
+	hs.advance(1200 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("after the idle window, with a warm cache: %d", rec.Code)
 	}
@@ -91,5 +92,22 @@ func TestLogoutEndsFastPathOfOtherInstances(t *testing.T) {
 	}
 	if code := get(other); code != http.StatusUnauthorized {
 		t.Fatalf("another instance in the same Traefik after logout: %d", code)
+	}
+}
+
+// assertFastEntriesWithinChecks: no fast-path entry outlives what the full checks would allow
+// (its session's liveness on the host, its next touch, the cache's freshness), the deadlines
+// compared in system time as the hot path compares them.
+func assertFastEntriesWithinChecks(t *testing.T, hs *harness) {
+	t.Helper()
+	m := mwOf(hs.h)
+	m.fastMu.RLock()
+	defer m.fastMu.RUnlock()
+	for _, f := range m.fastEntries {
+		host := requestHost(f.host)
+		limit := earlier(earlier(m.aliveUntil(f.e.sess, host), m.touchAt(f.e.sess, host)), f.e.fetchedMs+m.cacheTTLms)
+		if f.until.UnixMilli() > m.clock.systemMs(limit) {
+			t.Fatalf("fast entry until %d outlives the checks' %d", f.until.UnixMilli(), m.clock.systemMs(limit))
+		}
 	}
 }

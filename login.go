@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // maxLoginBody caps what the proxy buffers of a login response; past it, it fails closed.
@@ -156,7 +155,7 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 		return swapped{}, http.StatusForbidden, "This account may not use " + host
 	}
 
-	now := time.Now()
+	now := m.clock.now()
 	nowMs := now.UnixMilli()
 	// Legacy mode: the session cannot outlive the Strapi JWT. Session mode: the access JWT is
 	// renewed upstream, so Strapi's refresh lifetime (enforced by Strapi) is the limit.

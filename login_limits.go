@@ -19,6 +19,7 @@ import (
 //     the same account everywhere.
 type regulator struct {
 	store     *storeClient
+	clock     *clock
 	scope     string // the middleware's name
 	rate      rate
 	threshold int
@@ -35,7 +36,7 @@ type limited struct {
 
 // check counts this attempt against the address's rate and refuses a locked account.
 func (g *regulator) check(ctx context.Context, client, identifier string) (limited, error) {
-	now := time.Now().UnixMilli()
+	now := g.clock.nowMs()
 	if g.rate.n > 0 {
 		c, err := g.store.incrCounter(ctx, counterKey("rl", g.scope+"\x00"+client), g.rate.window, 1)
 		if err != nil {

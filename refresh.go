@@ -103,7 +103,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 	}
 	if m.revalidateMs > 0 {
 		// A refresh extends the login: Strapi is asked about the user first.
-		nowMs := time.Now().UnixMilli()
+		nowMs := m.clock.nowMs()
 		e := m.newEntry(tokenClaims{Sub: sess.UserID, Sid: sess.ID}, sess, nowMs, m.cache.revocationSeq())
 		ne, d := m.revalidate(req, "", e, nowMs, true)
 		if ne == nil {
@@ -117,7 +117,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 		writeError(rw, http.StatusForbidden, "This account may not use "+host)
 		return
 	}
-	token, err := m.issueToken(sess, time.Now())
+	token, err := m.issueToken(sess, m.clock.now())
 	if err != nil {
 		writeError(rw, http.StatusInternalServerError, "Could not issue a token")
 		return

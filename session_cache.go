@@ -175,7 +175,7 @@ func (c *tokenCache) removeSessions(sids []string) {
 // removeMatching drops the tokens of a session or a user, leaves a tombstone against reads in
 // flight, then empties every fast map (in that order: see remember).
 func (c *tokenCache) removeMatching(sid, userID string) {
-	nowMs := time.Now().UnixMilli()
+	nowMs := time.Now().UnixMilli() // tombstone ages are kept in system time: only pruning reads them
 	c.mu.Lock()
 	c.seq++
 	if sid != "" {
@@ -238,6 +238,7 @@ func (c *tokenCache) evictLocked(nowMs int64) {
 type backend struct {
 	http  *http.Client
 	cache *tokenCache
+	clock *clock
 }
 
 var (
@@ -257,7 +258,7 @@ func sharedBackend(cfg *Config) *backend {
 	defer backendsMu.Unlock()
 	b := backends[key]
 	if b == nil {
-		b = &backend{http: newStoreHTTPClient(), cache: newTokenCache()}
+		b = &backend{http: newStoreHTTPClient(), cache: newTokenCache(), clock: &clock{}}
 		backends[key] = b
 	}
 	return b

@@ -40,7 +40,7 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
 		return
 	}
-	claims, err := m.keys.verify(token, time.Now())
+	claims, err := m.keys.verify(token, m.clock.now())
 	if err != nil {
 		writeError(rw, http.StatusUnauthorized, "Invalid token")
 		return

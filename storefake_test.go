@@ -26,6 +26,8 @@ type fakeStore struct {
 	// is read under the lock, written once release is closed): a read in flight.
 	held    chan string
 	release chan struct{}
+	// clock is the plugin's, once a harness wires it: the store then ages with the plugin.
+	clock *clock
 	srv     *httptest.Server
 }
 
@@ -139,6 +141,9 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UnixMilli()
+	if f.clock != nil {
+		now = f.clock.nowMs()
+	}
 	path := r.URL.Path
 	switch {
 	case r.Method == http.MethodPost && path == "/v1/sessions":

@@ -70,7 +70,7 @@ func (m *Middleware) awaitRenewal(ctx context.Context, token string, e *tokenEnt
 	if nowMs < e.upstreamExpMs-1000 {
 		return e, denial{} // the current JWT still works while the winner renews it
 	}
-	deadline := time.Now().Add(renewWait)
+	deadline := time.Now().Add(renewWait) // a real wait: the other replica works in real time
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 		seq := m.cache.revocationSeq()
@@ -79,7 +79,7 @@ func (m *Middleware) awaitRenewal(ctx context.Context, token string, e *tokenEnt
 			return nil, storeFailure(err)
 		}
 		if s.UpstreamVersion != e.sess.UpstreamVersion {
-			now := time.Now().UnixMilli()
+			now := m.clock.nowMs()
 			ne := m.newEntry(e.claims, s, now, seq)
 			if !m.cache.putUnlessRevoked(token, ne, now) {
 				return nil, denyRevokedHere
@@ -131,7 +131,7 @@ func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool
 		return // legacy mode: Strapi has no server-side session to end
 	}
 	jwt, refresh := s.StrapiJwt, s.StrapiRefresh
-	if up, err := readUpstreamJWT(jwt); err != nil || (up.exp > 0 && time.Now().Unix() >= up.exp-1) {
+	if up, err := readUpstreamJWT(jwt); err != nil || (up.exp > 0 && m.clock.now().Unix() >= up.exp-1) {
 		// Strapi's logout needs a valid access JWT; renewing rotates the refresh credential too.
 		var err error
 		if jwt, refresh, err = m.callStrapiRefresh(req, refresh); err != nil {

@@ -20,10 +20,18 @@ type fakeSessionMode struct {
 	refuse    bool
 	loggedOut []string // logout bodies seen
 	authSeen  []string // Authorization of protected requests
+	clock     *clock   // the plugin's: Strapi's tokens age with it
+}
+
+func (f *fakeSessionMode) now() time.Time {
+	if f.clock == nil {
+		return time.Now()
+	}
+	return f.clock.now()
 }
 
 func (f *fakeSessionMode) access() string {
-	now := time.Now()
+	now := f.now()
 	payload := fmt.Sprintf(`{"userId":"7","sessionId":"s1","type":"access","iat":%d,"exp":%d}`, now.Unix(), now.Add(f.lifespan).Unix())
 	return forge(`{"alg":"HS256","typ":"JWT"}`, payload, []byte("strapi-own-secret")) + fmt.Sprint(now.UnixNano()%1000)
 }
@@ -59,7 +67,7 @@ func (f *fakeSessionMode) serve(w http.ResponseWriter, r *http.Request) bool {
 		f.authSeen = append(f.authSeen, r.Header.Get("Authorization"))
 		auth := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		up, err := readUpstreamJWT(auth[:strings.LastIndex(auth, ".")] + ".x")
-		if err != nil || time.Now().Unix() >= up.exp {
+		if err != nil || f.now().Unix() >= up.exp {
 			w.WriteHeader(http.StatusUnauthorized)
 			return true
 		}
@@ -70,7 +78,7 @@ func (f *fakeSessionMode) serve(w http.ResponseWriter, r *http.Request) bool {
 
 func TestSessionModeRenewsUpstreamAndNeverLeaksRefresh(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.CacheTTL = "0s" })
-	hs.strapi.session = &fakeSessionMode{lifespan: 2 * time.Second}
+	hs.strapi.session = &fakeSessionMode{lifespan: 2 * time.Second, clock: mwOf(hs.h).clock}
 	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`)
 	if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "strapi-refresh") {
 		t.Fatalf("login: %d %s", rec.Code, rec.Body.String())
@@ -85,7 +93,7 @@ func TestSessionModeRenewsUpstreamAndNeverLeaksRefresh(t *testing.T) {
 		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
 			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body.String())
 		}
-		time.Sleep(500 * time.Millisecond)
+		hs.advance(500 * time.Millisecond)
 	}
 	if n := hs.strapi.session.refreshes; n < 2 {
 		t.Fatalf("only %d upstream renewals in 5 s of 2 s tokens", n)
@@ -106,9 +114,9 @@ func TestSessionModeRenewsUpstreamAndNeverLeaksRefresh(t *testing.T) {
 
 func TestSessionModeConcurrentRenewalCallsStrapiOnce(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.CacheTTL = "0s" })
-	hs.strapi.session = &fakeSessionMode{lifespan: 1 * time.Second}
+	hs.strapi.session = &fakeSessionMode{lifespan: 1 * time.Second, clock: mwOf(hs.h).clock}
 	tok := hs.login("a.localhost")
-	time.Sleep(1100 * time.Millisecond) // the access JWT has expired
+	hs.advance(1100 * time.Millisecond) // the access JWT has expired
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
 	for i := 0; i < 2; i++ {
@@ -131,10 +139,10 @@ func (hs *harness) getInto(wg *sync.WaitGroup, codes []int, i int, tok string) {
 
 func TestSessionModeRefusedRenewalEndsSession(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.CacheTTL = "0s" })
-	hs.strapi.session = &fakeSessionMode{lifespan: 1 * time.Second}
+	hs.strapi.session = &fakeSessionMode{lifespan: 1 * time.Second, clock: mwOf(hs.h).clock}
 	tok := hs.login("a.localhost")
 	hs.strapi.session.refuse = true
-	time.Sleep(1100 * time.Millisecond)
+	hs.advance(1100 * time.Millisecond)
 	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("after Strapi refused: %d", rec.Code)
 	}
