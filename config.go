@@ -284,3 +284,102 @@ func (s *settings) ownPaths() []string {
 	}
 	return out
 }
+
+// Config is the plugin configuration (Traefik dynamic config, `plugin.accessproxy`).
+// Durations are strings: Traefik cannot decode time.Duration for plugins.
+type Config struct {
+	Secret          string   `json:"secret,omitempty"`
+	PreviousSecrets []string `json:"previousSecrets,omitempty"`
+
+	StoreURL     string `json:"storeURL,omitempty"`
+	StoreToken   string `json:"storeToken,omitempty"`
+	StoreTimeout string `json:"storeTimeout,omitempty"`
+	CacheTTL     string `json:"cacheTTL,omitempty"`
+
+	IdleTimeout string `json:"idleTimeout,omitempty"`
+	Sliding     bool   `json:"sliding,omitempty"`
+	MaxLifetime string `json:"maxLifetime,omitempty"`
+
+	AudienceField string `json:"audienceField,omitempty"`
+	AudienceCheck bool   `json:"audienceCheck,omitempty"`
+
+	// APIPrefix is Strapi's `api.rest.prefix`: every Strapi path the proxy knows lies below it.
+	APIPrefix   string `json:"apiPrefix,omitempty"`
+	GraphQLPath string `json:"graphqlPath,omitempty"`
+
+	LoginPaths    []string `json:"loginPaths,omitempty"`
+	RefreshPath   string   `json:"refreshPath,omitempty"`
+	RefreshTokens string   `json:"refreshTokens,omitempty"`
+	RefreshTTL    string   `json:"refreshTTL,omitempty"`
+	LogoutPath    string   `json:"logoutPath,omitempty"`
+	LogoutAllPath string   `json:"logoutAllPath,omitempty"`
+	SessionsPath  string   `json:"sessionsPath,omitempty"`
+
+	AllowAudienceOnRegister bool `json:"allowAudienceOnRegister,omitempty"`
+	RequireAuth             bool `json:"requireAuth,omitempty"`
+	// UsersAPISelfOnly refuses writes to another user's record through Strapi's users API.
+	UsersAPISelfOnly bool `json:"usersApiSelfOnly,omitempty"`
+	// RevalidateEvery is how often a session's user is re-read from Strapi (blocked, audience).
+	RevalidateEvery string `json:"revalidateEvery,omitempty"`
+
+	BlockedPaths   []string `json:"blockedPaths,omitempty"`
+	AdminAllowFrom []string `json:"adminAllowFrom,omitempty"`
+
+	LoginRateLimit   string `json:"loginRateLimit,omitempty"`
+	LockoutThreshold int    `json:"lockoutThreshold,omitempty"`
+	LockoutDuration  string `json:"lockoutDuration,omitempty"`
+
+	Cookie CookieConfig `json:"cookie,omitempty"`
+
+	// StrapiRefreshCookie is the name of Strapi's refresh cookie (users-permissions
+	// `sessions.cookie.name`); cookies starting with it never reach the client.
+	StrapiRefreshCookie string `json:"strapiRefreshCookie,omitempty"`
+
+	IdentityHeaders bool              `json:"identityHeaders,omitempty"`
+	UpstreamHeaders map[string]string `json:"upstreamHeaders,omitempty"`
+}
+
+// CookieConfig is the HttpOnly cookie mode.
+type CookieConfig struct {
+	Enabled  bool   `json:"enabled,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Domain   string `json:"domain,omitempty"`
+	Secure   bool   `json:"secure,omitempty"`
+	SameSite string `json:"sameSite,omitempty"`
+}
+
+// CreateConfig returns the defaults of the contract.
+func CreateConfig() *Config {
+	return &Config{
+		StoreTimeout:  "2s",
+		CacheTTL:      "5s",
+		IdleTimeout:   "30m",
+		Sliding:       true,
+		MaxLifetime:   "720h",
+		AudienceField: "audience",
+		AudienceCheck: true,
+		APIPrefix:     "/api",
+		GraphQLPath:   "/graphql",
+		LoginPaths: []string{
+			"/api/auth/local", "/api/auth/local/register",
+			"/api/auth/reset-password", "/api/auth/change-password",
+		},
+		RefreshPath:      "/api/auth/local/refresh",
+		RefreshTokens:    "onRequest",
+		RefreshTTL:       "720h",
+		LogoutPath:       "/api/auth/logout",
+		LogoutAllPath:    "/api/auth/logout-all",
+		SessionsPath:     "/api/auth/sessions",
+		UsersAPISelfOnly: true,
+		RevalidateEvery:  "5m",
+		BlockedPaths:     []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
+		AdminAllowFrom:   []string{"127.0.0.1/32", "::1/128"},
+		LoginRateLimit:   "10/m",
+		LockoutThreshold: 5,
+		LockoutDuration:  "15m",
+		Cookie:           CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict"},
+		UpstreamHeaders:  map[string]string{},
+
+		StrapiRefreshCookie: "strapi_up_refresh",
+	}
+}

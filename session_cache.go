@@ -263,3 +263,49 @@ func sharedBackend(cfg *Config) *backend {
 	}
 	return b
 }
+
+// maxFastMaps bounds how many instances' fast maps a cache keeps for revocation: each config
+// reload creates new instances, and the old ones no longer serve requests.
+const maxFastMaps = 256
+
+// fastMap is one instance's fast-path map. The map itself is never replaced (the instance holds
+// it directly); emptying deletes its keys.
+type fastMap struct {
+	mu      sync.RWMutex
+	entries map[string]*fastEntry
+}
+
+func (f *fastMap) reset() {
+	f.mu.Lock()
+	emptyLocked(f.entries)
+	f.mu.Unlock()
+}
+
+func emptyLocked(entries map[string]*fastEntry) {
+	for k := range entries {
+		delete(entries, k)
+	}
+}
+
+// register gives an instance its fast map, which every revocation through this cache empties.
+func (b *backend) register() *fastMap {
+	f := &fastMap{entries: map[string]*fastEntry{}}
+	c := b.cache
+	c.fastMu.Lock()
+	if len(c.fastMaps) >= maxFastMaps {
+		c.fastMaps = c.fastMaps[1:]
+	}
+	c.fastMaps = append(c.fastMaps, f)
+	c.fastMu.Unlock()
+	return f
+}
+
+// revoked empties every instance's fast map: logout and revocation are immediate on this Traefik.
+func (c *tokenCache) revoked() {
+	c.fastMu.Lock()
+	maps := c.fastMaps
+	c.fastMu.Unlock()
+	for _, f := range maps {
+		f.reset()
+	}
+}

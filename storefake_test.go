@@ -28,7 +28,7 @@ type fakeStore struct {
 	release chan struct{}
 	// clock is the plugin's, once a harness wires it: the store then ages with the plugin.
 	clock *clock
-	srv     *httptest.Server
+	srv   *httptest.Server
 }
 
 type fakeFamily struct {

@@ -1,11 +1,9 @@
 package accessproxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 )
@@ -147,40 +145,4 @@ func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool
 	if buf.status < 200 || buf.status > 299 {
 		m.auditReason("upstream_logout_failed", req, s.UserID, s.ID, "Strapi answered "+http.StatusText(buf.status))
 	}
-}
-
-// callStrapi sends a request (with a JSON body unless body is nil) to Strapi through the rest of
-// the router's chain, on the original request's host, and returns the buffered answer.
-func (m *Middleware) callStrapi(orig *http.Request, method, path, bearer string, body interface{}) *bufferedResponse {
-	var raw []byte
-	if body != nil {
-		raw, _ = json.Marshal(body)
-	}
-	r := orig.Clone(orig.Context())
-	r.Method = method
-	u := *orig.URL
-	u.Path, u.RawPath, u.RawQuery = path, "", ""
-	r.URL = &u
-	r.RequestURI = u.RequestURI()
-	r.Header = http.Header{}
-	if body != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	r.Header.Set("Accept", "application/json")
-	r.Header.Set("Accept-Encoding", "identity")
-	if bearer != "" {
-		r.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	r.Body, r.ContentLength = http.NoBody, 0
-	if raw != nil {
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		r.ContentLength = int64(len(raw))
-	}
-	r.GetBody = nil
-	buf := newBufferedResponse()
-	m.next.ServeHTTP(buf, r)
-	if buf.status == 0 {
-		buf.status = http.StatusOK
-	}
-	return buf
 }
