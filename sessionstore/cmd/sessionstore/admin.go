@@ -19,13 +19,15 @@ import (
 // admin is what the sessions commands need, from the bolt file or from a running server.
 type admin interface {
 	list(ctx context.Context, user string) ([]*api.Session, error)
-	revokeUser(ctx context.Context, user string) (int, error)
-	// revokeSession removes the session and its refresh family, so it cannot come back by refresh.
-	revokeSession(ctx context.Context, id string) (int, error)
+	revokeUser(ctx context.Context, user string) (api.RevokedBody, error)
+	// revokeSession removes the session and its refresh family, so it cannot come back by refresh:
+	// also when the session itself already ended (expired, or replaced by a refresh) while its
+	// family lives on.
+	revokeSession(ctx context.Context, id string) (api.RevokedBody, error)
 	close() error
 }
 
-var errNoSession = errors.New("no live session with that id")
+var errNoSession = errors.New("no live session or refresh family with that id")
 
 func runAdmin(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
@@ -92,19 +94,22 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		printTable(stdout, list)
 		return exitOK
 	}
-	var n int
+	var rev api.RevokedBody
 	if *user != "" {
-		n, err = a.revokeUser(ctx, *user)
+		rev, err = a.revokeUser(ctx, *user)
 	} else {
-		n, err = a.revokeSession(ctx, *session)
+		rev, err = a.revokeSession(ctx, *session)
 	}
 	if err != nil {
 		return failf(stderr, exitError, "%v", err)
 	}
 	if *asJSON {
-		return printJSON(stdout, api.DeletedBody{Deleted: n})
+		if rev.SessionIDs == nil { // from a server that does not name them
+			rev.SessionIDs = []string{}
+		}
+		return printJSON(stdout, rev)
 	}
-	_, _ = fmt.Fprintf(stdout, "revoked %d session(s)\n", n)
+	_, _ = fmt.Fprintf(stdout, "revoked %d session(s)\n", rev.Deleted)
 	return exitOK
 }
 

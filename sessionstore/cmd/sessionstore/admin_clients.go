@@ -52,16 +52,17 @@ func (a *boltAdmin) list(ctx context.Context, user string) ([]*api.Session, erro
 	return out, nil
 }
 
-func (a *boltAdmin) revokeUser(ctx context.Context, user string) (int, error) {
-	return a.s.DeleteUserSessions(ctx, user, time.Now().UnixMilli())
+func (a *boltAdmin) revokeUser(ctx context.Context, user string) (api.RevokedBody, error) {
+	rev, err := a.s.DeleteUserSessions(ctx, user, time.Now().UnixMilli())
+	return api.NewRevokedBody(rev, false), err
 }
 
-func (a *boltAdmin) revokeSession(ctx context.Context, id string) (int, error) {
-	n, err := a.s.DeleteSession(ctx, id, true, time.Now().UnixMilli())
+func (a *boltAdmin) revokeSession(ctx context.Context, id string) (api.RevokedBody, error) {
+	rev, err := a.s.DeleteSession(ctx, id, true, time.Now().UnixMilli())
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, errNoSession
+		return api.RevokedBody{}, errNoSession
 	}
-	return n, err
+	return api.NewRevokedBody(rev, true), err
 }
 
 func (a *boltAdmin) close() error { return a.s.Close() }
@@ -118,16 +119,16 @@ func (a *httpAdmin) list(ctx context.Context, user string) ([]*api.Session, erro
 	return out.Sessions, err
 }
 
-func (a *httpAdmin) revokeUser(ctx context.Context, user string) (int, error) {
-	var out api.DeletedBody
+func (a *httpAdmin) revokeUser(ctx context.Context, user string) (api.RevokedBody, error) {
+	var out api.RevokedBody
 	err := a.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(user)+"/sessions", &out)
-	return out.Deleted, err
+	return out, err
 }
 
-func (a *httpAdmin) revokeSession(ctx context.Context, id string) (int, error) {
-	var out api.DeletedBody
+func (a *httpAdmin) revokeSession(ctx context.Context, id string) (api.RevokedBody, error) {
+	var out api.RevokedBody
 	err := a.do(ctx, http.MethodDelete, "/v1/sessions/"+url.PathEscape(id)+"?family=1", &out)
-	return out.Deleted, err
+	return out, err
 }
 
 func (a *httpAdmin) close() error { return nil }

@@ -387,3 +387,56 @@ func TestAdminCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRevokeRotatedAway: `sessions revoke --session` with the id of a session a refresh
+// replaced (the id an operator finds in an old log line) ends its refresh family, through the
+// server and directly on the file.
+func TestAdminRevokeRotatedAway(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	srv := startServer(t, path, keyA)
+	hash := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	rotate := func(srv *server, from, to string) (int, session) {
+		t.Helper()
+		status, raw := srv.call("POST", "/v1/refresh", map[string]any{"tokenHash": hash(from), "newTokenHash": hash(to),
+			"host": "a.localhost", "idleTimeoutMs": 60_000, "sliding": true, "maxLifetimeMs": 3_600_000})
+		var out struct{ Session session }
+		_ = json.Unmarshal(raw, &out)
+		return status, out.Session
+	}
+	a := srv.create("42", jwtMarker, "rt-a")
+	_, a2 := rotate(srv, "rt-a", "rt-a2")
+	b := srv.create("42", jwtMarker, "rt-b")
+	_, b2 := rotate(srv, "rt-b", "rt-b2")
+
+	code, out, stderr := runCLI(t, nil, "sessions", "revoke", "--session", a.ID, "--server", srv.url, "--token", testToken, "--json")
+	var rev struct {
+		Deleted    int      `json:"deleted"`
+		SessionIDs []string `json:"sessionIds"`
+		UserID     string   `json:"userId"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rev) != nil || rev.Deleted != 1 || len(rev.SessionIDs) != 1 || rev.SessionIDs[0] != a2.ID || rev.UserID != "42" {
+		t.Fatalf("revoke rotated-away via server = %d %s %s", code, out, stderr)
+	}
+	if status, _ := rotate(srv, "rt-a2", "rt-a3"); status != 404 {
+		t.Fatalf("refresh after revoke = %d, want 404", status)
+	}
+	if err := srv.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, stderr = runCLI(t, nil, "sessions", "revoke", "--session", b.ID, "--bolt-path", path)
+	if code != 0 || strings.TrimSpace(out) != "revoked 1 session(s)" {
+		t.Fatalf("revoke rotated-away on the file = %d %q %q", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "sessions", "revoke", "--session", b.ID, "--bolt-path", path)
+	if code != 1 || !strings.Contains(stderr, "no live session or refresh family") {
+		t.Fatalf("second revoke on the file = %d %q", code, stderr)
+	}
+	srv = startServer(t, path, keyA)
+	if status, _ := srv.call("GET", "/v1/sessions/"+b2.ID, nil); status != 404 {
+		t.Fatalf("successor after revoke on the file = %d", status)
+	}
+	if status, _ := rotate(srv, "rt-b2", "rt-b3"); status != 404 {
+		t.Fatalf("refresh after revoke on the file = %d, want 404", status)
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,18 @@ func TestBadInput(t *testing.T) {
 		{"upstream no jwt", "PUT", sid + "/upstream", `{"strapiJwt":"","expectVersion":1}`, 400, "bad_request"},
 		{"upstream version 0", "PUT", sid + "/upstream", `{"strapiJwt":"x","expectVersion":0}`, 400, "bad_request"},
 		{"upstream past cap", "PUT", sid + "/upstream", `{"strapiJwt":"x","expectVersion":1,"absoluteExpiresAt":5}`, 400, "bad_request"},
+		{"user no audience", "PUT", sid + "/user", `{}`, 400, "bad_request"},
+		{"user null audience", "PUT", sid + "/user", `{"audience":null}`, 400, "bad_request"},
+		{"user audience string", "PUT", sid + "/user", `{"audience":"a.localhost"}`, 400, "bad_request"},
+		{"user audience entry", "PUT", sid + "/user", `{"audience":["a b"]}`, 400, "bad_request"},
+		{"user audience empty entry", "PUT", sid + "/user", `{"audience":[""]}`, 400, "bad_request"},
+		{"user audience too long", "PUT", sid + "/user", `{"audience":[` + strings.Repeat(`"a",`, 64) + `"a"]}`, 400, "bad_request"},
+		{"user unknown field", "PUT", sid + "/user", `{"audience":[],"userId":"13"}`, 400, "bad_request"},
+		{"user garbage", "PUT", sid + "/user", `{"audience":[]}x`, 400, "bad_request"},
+		{"user empty body", "PUT", sid + "/user", ``, 400, "bad_request"},
+		{"user too large", "PUT", sid + "/user", `{"audience":["` + strings.Repeat("x", 70<<10) + `"]}`, 413, "too_large"},
+		{"user short id", "PUT", "/v1/sessions/abc/user", `{"audience":[]}`, 404, "not_found"},
+		{"user wrong method", "POST", sid + "/user", `{"audience":[]}`, 404, "not_found"},
 		{"delete bad family", "DELETE", sid + "?family=yes", ``, 400, "bad_request"},
 		{"list bad user", "GET", "/v1/users/a%20b/sessions", ``, 400, "bad_request"},
 		{"delete-all bad user", "DELETE", "/v1/users/a%20b/sessions", ``, 400, "bad_request"},
@@ -83,13 +96,14 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{t: t, url: e.url, backend: e.backend, metrics: e.metrics, client: e.client}
+			e := &env{t: t, url: e.url, backend: e.backend, metrics: e.metrics, client: e.client, skew: e.skew}
 			before := e.count()
 			e.wantError(tc.method, tc.path, tc.body, tc.status, tc.code)
 			if n := e.count(); n != before {
 				t.Fatalf("stored sessions %d → %d", before, n)
 			}
-			if st, got := e.get(s.ID); st != http.StatusOK || got.LastSeenAt != s.LastSeenAt || got.UpstreamVersion != 1 || got.ExpiresAt != s.ExpiresAt {
+			if st, got := e.get(s.ID); st != http.StatusOK || got.LastSeenAt != s.LastSeenAt || got.UpstreamVersion != 1 || got.ExpiresAt != s.ExpiresAt ||
+				got.RevalidatedAt != 0 || !slices.Equal(got.Audience, s.Audience) {
 				t.Fatalf("session changed: %d %+v", st, got)
 			}
 			var now counterBody

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ type env struct {
 	backend *bolt.Store
 	metrics *Metrics
 	client  *http.Client
+	skew    *atomic.Int64 // added to the server's clock (advance)
 }
 
 func newEnv(t *testing.T) *env {
@@ -42,15 +44,23 @@ func newEnv(t *testing.T) *env {
 	}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, backend)
-	srv := httptest.NewServer(New(Config{Backend: backend, Sealer: sealer, Token: testToken, Registry: reg, Metrics: m}))
+	skew := new(atomic.Int64)
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	srv := httptest.NewServer(New(Config{Backend: backend, Sealer: sealer, Token: testToken, Registry: reg, Metrics: m, Now: now}))
 	t.Cleanup(func() {
 		srv.Close()
 		if err := backend.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return &env{t: t, url: srv.URL, backend: backend, metrics: m, client: srv.Client()}
+	return &env{t: t, url: srv.URL, backend: backend, metrics: m, client: srv.Client(), skew: skew}
 }
+
+// advance moves the server's clock forward by d.
+func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }
+
+// serverNow is the server's clock in Unix milliseconds.
+func (e *env) serverNow() int64 { return time.Now().Add(time.Duration(e.skew.Load())).UnixMilli() }
 
 // call sends body (a string, or anything else as JSON) with the test token and returns the status
 // and raw response.

@@ -59,13 +59,20 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 				CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
 				IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
 				ExpiresAt: min(now+q.IdleTimeoutMs, abs), AbsoluteExpiresAt: abs,
+				// The user was last re-read when the family was (a rotation is no re-read).
+				RevalidatedAt: f.RevalidatedAt,
 			}, nil
 		},
 	})
 	if errors.Is(err, store.ErrReused) {
+		rev := res.Revoked.Sorted()
 		s.metrics.RefreshReused.Inc()
-		s.metrics.SessionsRevoked.Add(float64(res.Revoked))
-		s.log.Warn("refresh token reuse: family revoked", "revokedSessions", res.Revoked)
+		s.metrics.SessionsRevoked.Add(float64(rev.Live))
+		s.log.Warn("refresh token reuse: family revoked", "family", shortID(rev.FamilyID), "revokedSessions", rev.Live)
+		return http.StatusConflict, reusedBody{
+			Error:   errorDetail{errReused.code, errReused.message},
+			Revoked: revokedSet{UserID: rev.UserID, FamilyID: rev.FamilyID, SessionIDs: rev.SessionIDs},
+		}
 	}
 	if err != nil {
 		return 0, s.storeError(r, err)

@@ -70,6 +70,7 @@ func New(cfg Config) *Server {
 	s.route("GET /v1/sessions/{id}", true, s.getSession)
 	s.route("POST /v1/sessions/{id}/touch", true, s.touchSession)
 	s.route("PUT /v1/sessions/{id}/upstream", true, s.setUpstream)
+	s.route("PUT /v1/sessions/{id}/user", true, s.setUser)
 	s.route("DELETE /v1/sessions/{id}", true, s.deleteSession)
 	s.route("GET /v1/users/{userId}/sessions", true, s.listUserSessions)
 	s.route("DELETE /v1/users/{userId}/sessions", true, s.deleteUserSessions)

@@ -66,7 +66,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	if q.Refresh != nil {
 		fam = &store.Family{ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience, CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
 		fam.JWT, fam.Refresh = s.sealer.Seal(q.StrapiJWT, fam.ID), s.sealer.Seal(q.StrapiRefresh, fam.ID)
-		tok = &store.RefreshToken{Hash: q.Refresh.TokenHash, FamilyID: fam.ID, SessionID: sess.ID, ExpiresAt: q.Refresh.ExpiresAt}
+		tok = &store.RefreshToken{Hash: q.Refresh.TokenHash, FamilyID: fam.ID, UserID: q.UserID, SessionID: sess.ID, ExpiresAt: q.Refresh.ExpiresAt}
 		sess.FamilyID = fam.ID
 	}
 	if err := s.backend.CreateSession(r.Context(), sess, fam, tok); err != nil {
@@ -185,12 +185,12 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) (int, any
 	default:
 		return 0, badRequest("family: 1 or 0")
 	}
-	n, err := s.backend.DeleteSession(r.Context(), id, withFamily, s.nowMs())
+	rev, err := s.backend.DeleteSession(r.Context(), id, withFamily, s.nowMs())
 	if err != nil {
 		return 0, s.storeError(r, err)
 	}
-	s.metrics.SessionsRevoked.Add(float64(n))
-	return http.StatusOK, DeletedBody{n}
+	s.metrics.SessionsRevoked.Add(float64(rev.Live))
+	return http.StatusOK, NewRevokedBody(rev, true)
 }
 
 func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) (int, any) {
@@ -214,10 +214,10 @@ func (s *Server) deleteUserSessions(w http.ResponseWriter, r *http.Request) (int
 	if !validUserID(user) {
 		return 0, badRequest("userId: 1-128 chars of A-Z a-z 0-9 . _ : @ -")
 	}
-	n, err := s.backend.DeleteUserSessions(r.Context(), user, s.nowMs())
+	rev, err := s.backend.DeleteUserSessions(r.Context(), user, s.nowMs())
 	if err != nil {
 		return 0, s.storeError(r, err)
 	}
-	s.metrics.SessionsRevoked.Add(float64(n))
-	return http.StatusOK, DeletedBody{n}
+	s.metrics.SessionsRevoked.Add(float64(rev.Live))
+	return http.StatusOK, NewRevokedBody(rev, false)
 }

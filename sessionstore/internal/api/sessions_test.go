@@ -196,7 +196,7 @@ func TestAuth(t *testing.T) {
 	s := e.create(createReq("12", "eyJ.x", "", 60_000, true, time.Hour))
 	routes := [][2]string{
 		{"POST", "/v1/sessions"}, {"GET", "/v1/sessions/" + s.ID}, {"POST", "/v1/sessions/" + s.ID + "/touch"},
-		{"PUT", "/v1/sessions/" + s.ID + "/upstream"}, {"DELETE", "/v1/sessions/" + s.ID},
+		{"PUT", "/v1/sessions/" + s.ID + "/upstream"}, {"PUT", "/v1/sessions/" + s.ID + "/user"}, {"DELETE", "/v1/sessions/" + s.ID},
 		{"GET", "/v1/users/12/sessions"}, {"DELETE", "/v1/users/12/sessions"}, {"POST", "/v1/refresh"},
 		{"POST", "/v1/counters/k/incr"}, {"DELETE", "/v1/counters/k"}, {"GET", "/v1/nope"},
 	}

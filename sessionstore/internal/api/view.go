@@ -20,6 +20,7 @@ type Session struct {
 	Sliding           bool             `json:"sliding"`
 	ExpiresAt         int64            `json:"expiresAt"`
 	AbsoluteExpiresAt int64            `json:"absoluteExpiresAt"`
+	RevalidatedAt     int64            `json:"revalidatedAt"` // 0: the user was not re-read since login
 }
 
 // SessionBody is {"session": …}.
@@ -35,6 +36,35 @@ type SessionsBody struct {
 // DeletedBody is {"deleted": N}.
 type DeletedBody struct {
 	Deleted int `json:"deleted"`
+}
+
+// RevokedBody answers a revocation: the live sessions removed, every session id removed (so the
+// plugin drops exactly those from its cache) and, for one session, whose they were.
+type RevokedBody struct {
+	Deleted    int      `json:"deleted"`
+	SessionIDs []string `json:"sessionIds"`
+	UserID     string   `json:"userId,omitempty"`
+}
+
+// NewRevokedBody renders rev; withUser adds its userId (DELETE of one session).
+func NewRevokedBody(rev store.Revocation, withUser bool) RevokedBody {
+	b := RevokedBody{Deleted: rev.Live, SessionIDs: rev.Sorted().SessionIDs}
+	if withUser {
+		b.UserID = rev.UserID
+	}
+	return b
+}
+
+// reusedBody is the 409 refresh_reused answer: the error, and what the family revocation ended.
+type reusedBody struct {
+	Error   errorDetail `json:"error"`
+	Revoked revokedSet  `json:"revoked"`
+}
+
+type revokedSet struct {
+	UserID     string   `json:"userId"`
+	FamilyID   string   `json:"familyId"`
+	SessionIDs []string `json:"sessionIds"`
 }
 
 type refreshBody struct {
@@ -62,7 +92,7 @@ func NewSessionView(s *store.Session) *Session {
 		ID: s.ID, UserID: s.UserID, FamilyID: s.FamilyID, Host: s.Host, Audience: aud,
 		UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
 		HostsLastSeen: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
-		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt,
+		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevalidatedAt: s.RevalidatedAt,
 	}
 }
 

@@ -40,6 +40,9 @@ type Session struct {
 	Sliding           bool
 	ExpiresAt         int64 // always <= AbsoluteExpiresAt
 	AbsoluteExpiresAt int64
+	// RevalidatedAt is when the user was last re-read from Strapi (0: not since login). A session
+	// minted by a rotation starts with its family's.
+	RevalidatedAt int64
 }
 
 // Family is the chain of refresh tokens issued from one login. It keeps its own sealed copy of the
@@ -53,14 +56,17 @@ type Family struct {
 	Refresh   []byte
 	CreatedAt int64
 	ExpiresAt int64
+	// RevalidatedAt is the last SetUser through any of the family's sessions (0: none).
+	RevalidatedAt int64
 }
 
 // RefreshToken is one refresh token, stored by the SHA-256 hash the client's token maps to.
 type RefreshToken struct {
 	Hash      string
 	FamilyID  string
+	UserID    string // the family's user, so a replay after the family is gone still names it
 	SessionID string // the session issued together with this token
-	ExpiresAt int64
+	ExpiresAt int64  // the family's: a token record lives exactly as long as its family may
 	Spent     bool
 }
 
@@ -89,6 +95,12 @@ type Upstream struct {
 	Now               int64
 }
 
+// UserUpdate is what a re-read of the user from Strapi found; see Backend.SetUser.
+type UserUpdate struct {
+	Audience []string
+	Now      int64
+}
+
 // Rotation spends TokenHash and issues NewTokenHash with a new session built from the family.
 type Rotation struct {
 	TokenHash    string
@@ -99,11 +111,22 @@ type Rotation struct {
 	NewSession func(f *Family) (*Session, error)
 }
 
-// RotateResult is what RotateRefresh did. Revoked counts sessions removed by reuse revocation.
+// Revocation is what one revocation removed, so that callers can drop exactly those sessions
+// from what they cache.
+type Revocation struct {
+	UserID   string // whose sessions they were ("" only for a family revoked before tokens named it)
+	FamilyID string // the refresh family revoked (also when a replay finds it already gone), "" when none
+	// SessionIDs lists every session record removed (expired ones not yet swept included), sorted;
+	// never nil.
+	SessionIDs []string
+	Live       int // how many of SessionIDs were live
+}
+
+// RotateResult is what RotateRefresh did. Revoked is set on reuse (ErrReused).
 type RotateResult struct {
 	Session *Session
 	Family  *Family
-	Revoked int
+	Revoked Revocation
 	// Replaced is the id of the session the spent token was issued with (now deleted), so callers
 	// can drop what they cached of it.
 	Replaced string
@@ -117,7 +140,9 @@ type SweepResult struct {
 }
 
 // Backend is a storage engine. Every method is safe for concurrent use, and every method that
-// changes more than one record does so atomically.
+// changes more than one record does so atomically. A method that revokes returns a Revocation
+// naming exactly the session records it removed (callers drop those from their caches); one that
+// answers ErrNotFound or ErrConflict has changed nothing.
 type Backend interface {
 	// CreateSession stores s and, when f is not nil, the family f and its first token t.
 	// ErrConflict if any of the ids or the token hash exists.
@@ -129,18 +154,26 @@ type Backend interface {
 	// SetUpstream is a compare-and-swap on UpstreamVersion: ErrNotFound, ErrConflict or the new session.
 	// The family copy of the credentials is updated in the same atomic step.
 	SetUpstream(ctx context.Context, id string, u Upstream) (*Session, error)
-	// DeleteSession removes a live session (ErrNotFound otherwise) and, with withFamily, its family,
-	// the family's tokens and every session of the family. It returns the live sessions removed.
-	DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (int, error)
+	// SetUser replaces the audience of a live session and sets its RevalidatedAt to u.Now, and does
+	// the same to its family when it has one (so later rotations mint sessions with them), in one
+	// atomic step. ErrNotFound when the session is absent or expired.
+	SetUser(ctx context.Context, id string, u UserUpdate) (*Session, error)
+	// DeleteSession removes a session and, with withFamily, its family, the family's tokens and
+	// every session of the family. The family is found whatever state the session is in: live,
+	// expired (swept or not) or rotated away, for as long as the family's token records are
+	// stored (they expire with it). ErrNotFound, and nothing removed, unless the session is live
+	// or (withFamily) its family is live.
+	DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (Revocation, error)
 	// ListUserSessions returns the user's live sessions sorted by CreatedAt.
 	ListUserSessions(ctx context.Context, userID string, now int64) ([]*Session, error)
-	// DeleteUserSessions removes every session and family (with tokens) of the user and returns
-	// the number of live sessions removed.
-	DeleteUserSessions(ctx context.Context, userID string, now int64) (int, error)
+	// DeleteUserSessions removes every session and family (with tokens) of the user.
+	DeleteUserSessions(ctx context.Context, userID string, now int64) (Revocation, error)
 	// RotateRefresh: unknown/expired token or family → ErrNotFound; spent token → the family, its
 	// sessions and its unspent tokens are deleted (spent tokens stay until they expire, so every
-	// replay is detected) and ErrReused; else the token is spent, its session deleted, the new session
-	// and token stored. Of concurrent calls with one token exactly one succeeds.
+	// replay is detected), RotateResult.Revoked says what went (UserID and FamilyID from the spent
+	// token, so also on later replays) and ErrReused; else the token is spent, its session deleted,
+	// the new session and token (UserID from the family) stored. Of concurrent calls with one token
+	// exactly one succeeds.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
 	// IncrCounter adds by to the key's window, starting a new window of windowMs when none is open.
 	IncrCounter(ctx context.Context, key string, windowMs, by, now int64) (Counter, error)

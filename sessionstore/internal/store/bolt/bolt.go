@@ -8,6 +8,8 @@
 //	families_by_exp   be64(expiresAt)|id      families_by_user  userId 0x00 id
 //	family_sessions   familyId 0x00 sessionId family_tokens     familyId 0x00 hash
 //	tokens            hash → token            tokens_by_exp     be64(expiresAt)|hash
+//	tokens_by_session sessionId 0x00 hash     (the token issued with a session: finds its family
+//	                                           after the session is gone, for as long as the family lives)
 //	counters          key → counter           counters_by_exp   be64(resetAt)|key
 //	meta              "sessions" → be64 count of stored sessions
 package bolt
@@ -38,11 +40,18 @@ var (
 	bFamTok    = []byte("family_tokens")
 	bTokens    = []byte("tokens")
 	bTokExp    = []byte("tokens_by_exp")
+	bTokSess   = []byte("tokens_by_session")
 	bCounters  = []byte("counters")
 	bCtrExp    = []byte("counters_by_exp")
 	bMeta      = []byte("meta")
 	allBuckets = [][]byte{bSessions, bSessExp, bSessUser, bFamilies, bFamExp, bFamUser, bFamSess, bFamTok,
 		bTokens, bTokExp, bCounters, bCtrExp, bMeta}
+	// addedBuckets came with later versions: Open creates and fills them in a file written before.
+	// A read-only open (sessions list) does not need them.
+	addedBuckets = []struct {
+		name     []byte
+		backfill func(*bbolt.Tx) error
+	}{{bTokSess, backfillTokensBySession}}
 
 	keySessionCount = []byte("sessions")
 )
@@ -89,9 +98,23 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bbolt.Tx) error {
+			fresh := tx.Bucket(bMeta) == nil
 			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
+				}
+			}
+			for _, b := range addedBuckets {
+				if tx.Bucket(b.name) != nil {
+					continue
+				}
+				if _, err := tx.CreateBucket(b.name); err != nil {
+					return err
+				}
+				if !fresh {
+					if err := b.backfill(tx); err != nil {
+						return fmt.Errorf("upgrading: filling %s: %w", b.name, err)
+					}
 				}
 			}
 			return nil

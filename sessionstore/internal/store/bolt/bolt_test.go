@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -88,12 +89,12 @@ func TestCorruptRecord(t *testing.T) {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a", "b"}, JWT: []byte("j"), CreatedAt: 5, ExpiresAt: -1}
+	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a", "b"}, JWT: []byte("j"), CreatedAt: 5, ExpiresAt: -1, RevalidatedAt: 7}
 	gf, err := decodeFamily(encodeFamily(f))
-	if err != nil || gf.ID != "f" || len(gf.Audience) != 2 || string(gf.JWT) != "j" || gf.Refresh != nil || gf.ExpiresAt != -1 {
+	if err != nil || gf.ID != "f" || len(gf.Audience) != 2 || string(gf.JWT) != "j" || gf.Refresh != nil || gf.ExpiresAt != -1 || gf.RevalidatedAt != 7 {
 		t.Fatalf("family: %+v %v", gf, err)
 	}
-	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", SessionID: "s", ExpiresAt: 9, Spent: true}
+	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", UserID: "u", SessionID: "s", ExpiresAt: 9, Spent: true}
 	gt, err := decodeToken(encodeToken(tok))
 	if err != nil || *gt != *tok {
 		t.Fatalf("token: %+v %v", gt, err)
@@ -102,5 +103,99 @@ func TestCodecRoundTrip(t *testing.T) {
 		if _, err := decodeToken(b); err == nil {
 			t.Fatalf("decodeToken(%x) accepted", b)
 		}
+	}
+}
+
+// TestCodecReadsV1: records written before revalidatedAt and the token's userId existed still
+// decode, with those fields zero. (A v1 record is the v2 encoding of zero values without its last
+// field, a varint 0 or an empty string, both one 0x00 byte.)
+func TestCodecReadsV1(t *testing.T) {
+	v1 := func(v2 []byte, version byte) []byte {
+		if v2[len(v2)-1] != 0 {
+			t.Fatalf("last byte of %x is not the zero field", v2)
+		}
+		return append([]byte{version}, v2[1:len(v2)-1]...)
+	}
+	sess := &store.Session{ID: "s", UserID: "u", FamilyID: "f", Host: "h", Audience: []string{"a"}, JWT: []byte("j"),
+		UpstreamVersion: 2, CreatedAt: 1, LastSeenAt: 2, HostsLastSeen: map[string]int64{"h": 2}, IdleTimeoutMs: 3,
+		Sliding: true, ExpiresAt: 4, AbsoluteExpiresAt: 5}
+	gs, err := decodeSession(v1(encodeSession(sess), sessionV1))
+	if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
+		t.Fatalf("v1 session: %+v %v", gs, err)
+	}
+	checked := *sess
+	checked.RevalidatedAt = 9
+	if gs, err = decodeSession(encodeSession(&checked)); err != nil || gs.RevalidatedAt != 9 {
+		t.Fatalf("v2 session: %+v %v", gs, err)
+	}
+	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a"}, CreatedAt: 1, ExpiresAt: 2}
+	if gf, err := decodeFamily(v1(encodeFamily(f), familyV1)); err != nil || fmt.Sprintf("%+v", *gf) != fmt.Sprintf("%+v", *f) {
+		t.Fatalf("v1 family: %+v %v", gf, err)
+	}
+	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", SessionID: "s", ExpiresAt: 9, Spent: true}
+	if gt, err := decodeToken(v1(encodeToken(tok), tokenV1)); err != nil || *gt != *tok {
+		t.Fatalf("v1 token: %+v %v", gt, err)
+	}
+	for _, b := range [][]byte{{sessionV2 + 1}, append(v1(encodeSession(sess), sessionV1), 0)} {
+		if _, err := decodeSession(b); err == nil {
+			t.Fatalf("decodeSession(%x) accepted", b)
+		}
+	}
+}
+
+// TestUpgradeIndexesTokensBySession: a file from before tokens_by_session existed gets the index
+// filled at the first read-write open, so a session rotated away before the upgrade still revokes
+// its family; a read-only open does not need it.
+func TestUpgradeIndexesTokensBySession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const now = int64(1_700_000_000_000)
+	sess := &store.Session{ID: storetest.NewID(), UserID: "1", Host: "h", JWT: []byte{1}, HostsLastSeen: map[string]int64{"h": now},
+		IdleTimeoutMs: 1000, Sliding: true, CreatedAt: now, ExpiresAt: now + 1000, AbsoluteExpiresAt: now + 60_000}
+	f := &store.Family{ID: storetest.NewID(), UserID: "1", Host: "h", CreatedAt: now, ExpiresAt: now + 60_000}
+	sess.FamilyID = f.ID
+	tok := &store.RefreshToken{Hash: storetest.NewHash(), FamilyID: f.ID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
+	if err := s.CreateSession(t.Context(), sess, f, tok); err != nil {
+		t.Fatal(err)
+	}
+	next := &store.Session{}
+	res, err := s.RotateRefresh(t.Context(), store.Rotation{TokenHash: tok.Hash, NewTokenHash: storetest.NewHash(), Now: now + 1,
+		NewSession: func(f *store.Family) (*store.Session, error) {
+			*next = *sess
+			next.ID, next.CreatedAt = storetest.NewID(), now+1
+			return next, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it an old file: no index bucket.
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bTokSess) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open of an old file: %v", err)
+	}
+	if l, err := ro.ListUserSessions(t.Context(), "1", now+1); err != nil || len(l) != 1 {
+		t.Fatalf("list on an old file = %v, %v", l, err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	rev, err := s.DeleteSession(t.Context(), sess.ID, true, now+2)
+	if err != nil || rev.FamilyID != f.ID || len(rev.SessionIDs) != 1 || rev.SessionIDs[0] != res.Session.ID {
+		t.Fatalf("revoke rotated-away after upgrade = %+v, %v", rev, err)
 	}
 }

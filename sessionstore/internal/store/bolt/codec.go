@@ -9,11 +9,16 @@ import (
 )
 
 // Records are stored in a compact binary form (a version byte, then varints and length-prefixed
-// bytes): decoding it is several times cheaper than JSON on the GET/touch hot path.
+// bytes): decoding it is several times cheaper than JSON on the GET/touch hot path. A new version
+// appends fields; records of every older version still decode (the new fields read as zero), so a
+// file written before an upgrade needs no migration.
 const (
 	sessionV1 byte = 1
+	sessionV2 byte = 2 // + revalidatedAt
 	familyV1  byte = 1
+	familyV2  byte = 2 // + revalidatedAt
 	tokenV1   byte = 1
+	tokenV2   byte = 2 // + userId
 	counterV1 byte = 1
 )
 
@@ -118,11 +123,20 @@ func (d *decoder) bool() bool {
 }
 
 func (d *decoder) version(want byte) {
-	if len(d.b) == 0 || d.b[0] != want {
+	if d.versionUpTo(want) != want {
 		d.fail()
-		return
 	}
+}
+
+// versionUpTo reads a version byte in [1, newest] and returns it.
+func (d *decoder) versionUpTo(newest byte) byte {
+	if len(d.b) == 0 || d.b[0] < 1 || d.b[0] > newest {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
 	d.b = d.b[1:]
+	return v
 }
 
 func (d *decoder) done() error {
@@ -134,7 +148,7 @@ func (d *decoder) done() error {
 
 func encodeSession(s *store.Session) []byte {
 	b := make([]byte, 0, 160+len(s.JWT)+len(s.Refresh)+32*len(s.HostsLastSeen))
-	b = append(b, sessionV1)
+	b = append(b, sessionV2)
 	b = appendString(b, s.ID)
 	b = appendString(b, s.UserID)
 	b = appendString(b, s.FamilyID)
@@ -160,12 +174,12 @@ func encodeSession(s *store.Session) []byte {
 		b = appendString(b, h)
 		b = binary.AppendVarint(b, s.HostsLastSeen[h])
 	}
-	return b
+	return binary.AppendVarint(b, s.RevalidatedAt)
 }
 
 func decodeSession(b []byte) (*store.Session, error) {
 	d := decoder{b: b}
-	d.version(sessionV1)
+	v := d.versionUpTo(sessionV2)
 	s := &store.Session{
 		ID:                d.string(),
 		UserID:            d.string(),
@@ -192,6 +206,9 @@ func decodeSession(b []byte) (*store.Session, error) {
 	} else {
 		d.fail()
 	}
+	if v >= sessionV2 {
+		s.RevalidatedAt = d.varint()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -200,7 +217,7 @@ func decodeSession(b []byte) (*store.Session, error) {
 
 func encodeFamily(f *store.Family) []byte {
 	b := make([]byte, 0, 128+len(f.JWT)+len(f.Refresh))
-	b = append(b, familyV1)
+	b = append(b, familyV2)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
 	b = appendString(b, f.Host)
@@ -209,12 +226,12 @@ func encodeFamily(f *store.Family) []byte {
 	b = appendBytes(b, f.Refresh)
 	b = binary.AppendVarint(b, f.CreatedAt)
 	b = binary.AppendVarint(b, f.ExpiresAt)
-	return b
+	return binary.AppendVarint(b, f.RevalidatedAt)
 }
 
 func decodeFamily(b []byte) (*store.Family, error) {
 	d := decoder{b: b}
-	d.version(familyV1)
+	v := d.versionUpTo(familyV2)
 	f := &store.Family{
 		ID:        d.string(),
 		UserID:    d.string(),
@@ -225,6 +242,9 @@ func decodeFamily(b []byte) (*store.Family, error) {
 		CreatedAt: d.varint(),
 		ExpiresAt: d.varint(),
 	}
+	if v >= familyV2 {
+		f.RevalidatedAt = d.varint()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -233,24 +253,27 @@ func decodeFamily(b []byte) (*store.Family, error) {
 
 func encodeToken(t *store.RefreshToken) []byte {
 	b := make([]byte, 0, 128)
-	b = append(b, tokenV1)
+	b = append(b, tokenV2)
 	b = appendString(b, t.Hash)
 	b = appendString(b, t.FamilyID)
 	b = appendString(b, t.SessionID)
 	b = binary.AppendVarint(b, t.ExpiresAt)
 	b = appendBool(b, t.Spent)
-	return b
+	return appendString(b, t.UserID)
 }
 
 func decodeToken(b []byte) (*store.RefreshToken, error) {
 	d := decoder{b: b}
-	d.version(tokenV1)
+	v := d.versionUpTo(tokenV2)
 	t := &store.RefreshToken{
 		Hash:      d.string(),
 		FamilyID:  d.string(),
 		SessionID: d.string(),
 		ExpiresAt: d.varint(),
 		Spent:     d.bool(),
+	}
+	if v >= tokenV2 {
+		t.UserID = d.string()
 	}
 	if err := d.done(); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"cmp"
 	"context"
 
 	bbolt "go.etcd.io/bbolt"
@@ -41,6 +42,9 @@ func insertToken(tx *bbolt.Tx, t *store.RefreshToken) error {
 	if err := tx.Bucket(bTokExp).Put(expKey(t.ExpiresAt, t.Hash), nil); err != nil {
 		return err
 	}
+	if err := tx.Bucket(bTokSess).Put(pairKey(t.SessionID, t.Hash), nil); err != nil {
+		return err
+	}
 	return tx.Bucket(bFamTok).Put(pairKey(t.FamilyID, t.Hash), nil)
 }
 
@@ -51,7 +55,38 @@ func removeToken(tx *bbolt.Tx, t *store.RefreshToken) error {
 	if err := tx.Bucket(bTokExp).Delete(expKey(t.ExpiresAt, t.Hash)); err != nil {
 		return err
 	}
+	if err := tx.Bucket(bTokSess).Delete(pairKey(t.SessionID, t.Hash)); err != nil {
+		return err
+	}
 	return tx.Bucket(bFamTok).Delete(pairKey(t.FamilyID, t.Hash))
+}
+
+// familyOfSession returns the id of the family a session was issued in ("" when no stored token
+// names the session): the token records outlive the session (rotation, expiry) and go with the
+// family (revocation, or expiry at the family's own expiry).
+func familyOfSession(tx *bbolt.Tx, sessionID string) (string, error) {
+	for _, hash := range ownedIDs(tx.Bucket(bTokSess), sessionID) {
+		t, err := loadToken(tx, hash)
+		if err != nil {
+			return "", err
+		}
+		if t != nil {
+			return t.FamilyID, nil
+		}
+	}
+	return "", nil
+}
+
+// backfillTokensBySession indexes the tokens of a file written before tokens_by_session existed.
+func backfillTokensBySession(tx *bbolt.Tx) error {
+	idx := tx.Bucket(bTokSess)
+	return tx.Bucket(bTokens).ForEach(func(_, v []byte) error {
+		t, err := decodeToken(v)
+		if err != nil {
+			return err
+		}
+		return idx.Put(pairKey(t.SessionID, t.Hash), nil)
+	})
 }
 
 // removeFamilyRecord deletes the family record and its own index entries, not its members.
@@ -65,32 +100,32 @@ func removeFamilyRecord(tx *bbolt.Tx, f *store.Family) error {
 	return tx.Bucket(bFamUser).Delete(pairKey(f.UserID, f.ID))
 }
 
-// revokeFamily deletes a family, its sessions and its tokens, and returns how many of the sessions
-// were live. With keepSpent, spent tokens stay (until they expire) so later replays are still
-// recognised as reuse.
-func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (int, error) {
-	deleted := 0
+// revokeFamily deletes a family, its sessions and its tokens, and says which sessions went (UserID
+// from the family record when it is still there). With keepSpent, spent tokens stay (until they
+// expire) so later replays are still recognised as reuse.
+func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (store.Revocation, error) {
+	rev := store.Revocation{FamilyID: famID}
 	for _, id := range ownedIDs(tx.Bucket(bFamSess), famID) {
-		live, err := removeSessionByID(tx, id, now)
+		removed, live, err := removeSessionByID(tx, id, now)
 		if err != nil {
-			return 0, err
+			return store.Revocation{}, err
 		}
-		if live {
-			deleted++
+		if removed {
+			rev.Add(id, live)
 		}
 		// An index entry whose session is already gone.
 		if err := tx.Bucket(bFamSess).Delete(pairKey(famID, id)); err != nil {
-			return 0, err
+			return store.Revocation{}, err
 		}
 	}
 	for _, hash := range ownedIDs(tx.Bucket(bFamTok), famID) {
 		t, err := loadToken(tx, hash)
 		if err != nil {
-			return 0, err
+			return store.Revocation{}, err
 		}
 		if t == nil {
 			if err := tx.Bucket(bFamTok).Delete(pairKey(famID, hash)); err != nil {
-				return 0, err
+				return store.Revocation{}, err
 			}
 			continue
 		}
@@ -98,14 +133,15 @@ func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (int, e
 			continue
 		}
 		if err := removeToken(tx, t); err != nil {
-			return 0, err
+			return store.Revocation{}, err
 		}
 	}
 	f, err := loadFamily(tx, famID)
 	if err != nil || f == nil {
-		return deleted, err
+		return rev, err
 	}
-	return deleted, removeFamilyRecord(tx, f)
+	rev.UserID = f.UserID
+	return rev, removeFamilyRecord(tx, f)
 }
 
 // RotateRefresh spends a refresh token; see store.Backend.
@@ -125,6 +161,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if t.Spent {
 			outcome = store.ErrReused
 			res.Revoked, err = revokeFamily(tx, t.FamilyID, r.Now, true)
+			res.Revoked.UserID = cmp.Or(t.UserID, res.Revoked.UserID) // the token's: the family may be gone
+			res.Revoked = res.Revoked.Sorted()
 			return err
 		}
 		f, err := loadFamily(tx, t.FamilyID)
@@ -147,13 +185,13 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err := tx.Bucket(bTokens).Put([]byte(t.Hash), encodeToken(t)); err != nil {
 			return err
 		}
-		if _, err := removeSessionByID(tx, t.SessionID, r.Now); err != nil {
+		if _, _, err := removeSessionByID(tx, t.SessionID, r.Now); err != nil {
 			return err
 		}
 		if err := insertSession(tx, sess); err != nil {
 			return err
 		}
-		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
+		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, UserID: f.UserID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
 		if err := insertToken(tx, next); err != nil {
 			return err
 		}

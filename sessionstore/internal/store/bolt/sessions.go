@@ -79,13 +79,13 @@ func removeSession(tx *bbolt.Tx, s *store.Session) error {
 	return addCount(tx, -1)
 }
 
-// removeSessionByID deletes a session if stored and reports whether it was live at now.
-func removeSessionByID(tx *bbolt.Tx, id string, now int64) (live bool, err error) {
+// removeSessionByID deletes a session if stored and reports whether it was, and was live at now.
+func removeSessionByID(tx *bbolt.Tx, id string, now int64) (removed, live bool, err error) {
 	s, err := loadSession(tx, id)
 	if err != nil || s == nil {
-		return false, err
+		return false, false, err
 	}
-	return s.Live(now), removeSession(tx, s)
+	return true, s.Live(now), removeSession(tx, s)
 }
 
 // CreateSession stores the session and, optionally, its family and first refresh token.
@@ -201,36 +201,63 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 	return sess, nil
 }
 
-// DeleteSession removes a live session and, optionally, its whole family.
-func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (int, error) {
-	var deleted int
+// DeleteSession removes a session and, optionally, its whole family; see store.Backend. The family
+// of a session that is gone is found through the token it was issued with.
+func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (store.Revocation, error) {
+	var rev store.Revocation
 	var found bool
 	err := s.w.update(func(tx *bbolt.Tx) error {
-		deleted, found = 0, false
-		sess, err := loadLiveSession(tx, id, now)
-		if err != nil || sess == nil {
+		rev, found = store.Revocation{}, false
+		sess, err := loadSession(tx, id)
+		if err != nil {
 			return err
 		}
-		found = true
-		if withFamily && sess.FamilyID != "" {
-			if deleted, err = revokeFamily(tx, sess.FamilyID, now, false); err != nil {
+		found = sess != nil && sess.Live(now)
+		if withFamily {
+			famID := ""
+			if sess != nil {
+				famID = sess.FamilyID
+			} else if famID, err = familyOfSession(tx, id); err != nil {
 				return err
 			}
+			var f *store.Family
+			if famID != "" {
+				if f, err = loadFamily(tx, famID); err != nil {
+					return err
+				}
+			}
+			// A live session takes whatever is left of its family with it; a session that is gone
+			// counts only through a live family. (A 4xx writes nothing.)
+			if famID != "" && (found || (f != nil && f.Live(now))) {
+				found = true
+				if rev, err = revokeFamily(tx, famID, now, false); err != nil {
+					return err
+				}
+			}
 		}
-		// Still there when the family was gone (or not asked for).
-		live, err := removeSessionByID(tx, id, now)
-		if live {
-			deleted++
+		if !found {
+			return nil
 		}
-		return err
+		if sess != nil {
+			rev.UserID = sess.UserID
+			// Still there when the session has no family (or it was not asked for).
+			removed, live, err := removeSessionByID(tx, id, now)
+			if err != nil {
+				return err
+			}
+			if removed {
+				rev.Add(id, live)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, err
+		return store.Revocation{}, err
 	}
 	if !found {
-		return 0, store.ErrNotFound
+		return store.Revocation{}, store.ErrNotFound
 	}
-	return deleted, nil
+	return rev.Sorted(), nil
 }
 
 // ListUserSessions reads the user's live sessions through the user index.
@@ -258,27 +285,30 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) 
 }
 
 // DeleteUserSessions removes every session and family of the user.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (int, error) {
-	var deleted int
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
+	var rev store.Revocation
 	err := s.w.update(func(tx *bbolt.Tx) error {
-		deleted = 0
+		rev = store.Revocation{UserID: userID}
 		for _, famID := range ownedIDs(tx.Bucket(bFamUser), userID) {
-			n, err := revokeFamily(tx, famID, now, false)
+			fr, err := revokeFamily(tx, famID, now, false)
 			if err != nil {
 				return err
 			}
-			deleted += n
+			rev.Merge(fr)
 		}
 		for _, id := range ownedIDs(tx.Bucket(bSessUser), userID) {
-			live, err := removeSessionByID(tx, id, now)
+			removed, live, err := removeSessionByID(tx, id, now)
 			if err != nil {
 				return err
 			}
-			if live {
-				deleted++
+			if removed {
+				rev.Add(id, live)
 			}
 		}
 		return nil
 	})
-	return deleted, err
+	if err != nil {
+		return store.Revocation{}, err
+	}
+	return rev.Sorted(), nil
 }

@@ -27,23 +27,26 @@ type sessionDoc struct {
 	Sliding           bool             `bson:"sliding"`
 	ExpiresAt         bson.DateTime    `bson:"expiresAt"`
 	AbsoluteExpiresAt bson.DateTime    `bson:"absoluteExpiresAt"`
+	RevalidatedAt     int64            `bson:"revalidatedAt,omitempty"` // absent in older documents: 0
 }
 
 type familyDoc struct {
-	ID        string        `bson:"_id"`
-	UserID    string        `bson:"userId"`
-	Host      string        `bson:"host"`
-	Audience  []string      `bson:"audience"`
-	JWT       []byte        `bson:"jwt"`
-	Refresh   []byte        `bson:"refresh"`
-	CreatedAt int64         `bson:"createdAt"`
-	ExpiresAt bson.DateTime `bson:"expiresAt"`
+	ID            string        `bson:"_id"`
+	UserID        string        `bson:"userId"`
+	Host          string        `bson:"host"`
+	Audience      []string      `bson:"audience"`
+	JWT           []byte        `bson:"jwt"`
+	Refresh       []byte        `bson:"refresh"`
+	CreatedAt     int64         `bson:"createdAt"`
+	ExpiresAt     bson.DateTime `bson:"expiresAt"`
+	RevalidatedAt int64         `bson:"revalidatedAt,omitempty"`
 }
 
 type tokenDoc struct {
 	Hash      string        `bson:"_id"`
 	FamilyID  string        `bson:"familyId"`
-	SessionID string        `bson:"sessionId"`
+	UserID    string        `bson:"userId,omitempty"` // absent in older documents
+	SessionID string        `bson:"sessionId"`        // indexed: finds the family of a session that is gone
 	ExpiresAt bson.DateTime `bson:"expiresAt"`
 	Spent     bool          `bson:"spent"`
 }
@@ -72,6 +75,7 @@ func toSessionDoc(s *store.Session) *sessionDoc {
 		JWT: s.JWT, Refresh: s.Refresh, UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt,
 		LastSeenAt: s.LastSeenAt, Hosts: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
 		ExpiresAt: bson.DateTime(s.ExpiresAt), AbsoluteExpiresAt: bson.DateTime(s.AbsoluteExpiresAt),
+		RevalidatedAt: s.RevalidatedAt,
 	}
 }
 
@@ -88,25 +92,26 @@ func (d *sessionDoc) session() *store.Session {
 		JWT: bytesOrNil(d.JWT), Refresh: bytesOrNil(d.Refresh), UpstreamVersion: d.UpstreamVersion,
 		CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, HostsLastSeen: hosts, IdleTimeoutMs: d.IdleTimeoutMs,
 		Sliding: d.Sliding, ExpiresAt: int64(d.ExpiresAt), AbsoluteExpiresAt: int64(d.AbsoluteExpiresAt),
+		RevalidatedAt: d.RevalidatedAt,
 	}
 }
 
 func toFamilyDoc(f *store.Family) *familyDoc {
 	return &familyDoc{ID: f.ID, UserID: f.UserID, Host: f.Host, Audience: f.Audience, JWT: f.JWT,
-		Refresh: f.Refresh, CreatedAt: f.CreatedAt, ExpiresAt: bson.DateTime(f.ExpiresAt)}
+		Refresh: f.Refresh, CreatedAt: f.CreatedAt, ExpiresAt: bson.DateTime(f.ExpiresAt), RevalidatedAt: f.RevalidatedAt}
 }
 
 func (d *familyDoc) family() *store.Family {
 	return &store.Family{ID: d.ID, UserID: d.UserID, Host: d.Host, Audience: d.Audience, JWT: bytesOrNil(d.JWT),
-		Refresh: bytesOrNil(d.Refresh), CreatedAt: d.CreatedAt, ExpiresAt: int64(d.ExpiresAt)}
+		Refresh: bytesOrNil(d.Refresh), CreatedAt: d.CreatedAt, ExpiresAt: int64(d.ExpiresAt), RevalidatedAt: d.RevalidatedAt}
 }
 
 func toTokenDoc(t *store.RefreshToken) *tokenDoc {
-	return &tokenDoc{Hash: t.Hash, FamilyID: t.FamilyID, SessionID: t.SessionID, ExpiresAt: bson.DateTime(t.ExpiresAt), Spent: t.Spent}
+	return &tokenDoc{Hash: t.Hash, FamilyID: t.FamilyID, UserID: t.UserID, SessionID: t.SessionID, ExpiresAt: bson.DateTime(t.ExpiresAt), Spent: t.Spent}
 }
 
 func (d *tokenDoc) token() *store.RefreshToken {
-	return &store.RefreshToken{Hash: d.Hash, FamilyID: d.FamilyID, SessionID: d.SessionID, ExpiresAt: int64(d.ExpiresAt), Spent: d.Spent}
+	return &store.RefreshToken{Hash: d.Hash, FamilyID: d.FamilyID, UserID: d.UserID, SessionID: d.SessionID, ExpiresAt: int64(d.ExpiresAt), Spent: d.Spent}
 }
 
 // escapeKey makes a host usable as a field name: MongoDB reads '.' in a field path as nesting and

@@ -7,7 +7,7 @@
 //
 //	sessions  _id=session id; userId, familyId, expiresAt (indexed; expiry fields are BSON dates)
 //	families  _id=family id;  userId, expiresAt (indexed)
-//	tokens    _id=token hash; familyId, expiresAt (indexed), spent
+//	tokens    _id=token hash; familyId, sessionId, expiresAt (indexed), userId, spent
 //	counters  _id=counter key; resetAt (indexed)
 //	locks     _id=lock name;   owner, until (short leases, see lock.go)
 //
@@ -171,7 +171,7 @@ func (s *Store) ensureIndexes(ctx context.Context, noTTL bool) error {
 	plain := []struct {
 		coll *mongo.Collection
 		key  string
-	}{{s.sessions, "userId"}, {s.sessions, "familyId"}, {s.families, "userId"}, {s.tokens, "familyId"}}
+	}{{s.sessions, "userId"}, {s.sessions, "familyId"}, {s.families, "userId"}, {s.tokens, "familyId"}, {s.tokens, "sessionId"}}
 	for _, ix := range plain {
 		if err := s.createIndex(ctx, ix.coll, ix.key, false); err != nil {
 			return err

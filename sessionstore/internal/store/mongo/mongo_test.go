@@ -87,8 +87,8 @@ func TestOperatorLookingValuesAreLiteral(t *testing.T) {
 			t.Fatalf("ListUserSessions(%q) = %d sessions, want %d", user, len(list), want)
 		}
 	}
-	if n, err := s.DeleteUserSessions(ctx, "$ne", now); err != nil || n != 0 {
-		t.Fatalf("DeleteUserSessions($ne) = %d, %v", n, err)
+	if rev, err := s.DeleteUserSessions(ctx, "$ne", now); err != nil || len(rev.SessionIDs) != 0 {
+		t.Fatalf("DeleteUserSessions($ne) = %+v, %v", rev, err)
 	}
 	for _, id := range []string{`{"$gt":""}`, "$gt", ""} {
 		if _, err := s.GetSession(ctx, id, now); !errors.Is(err, store.ErrNotFound) {
@@ -154,6 +154,22 @@ func TestTTLIndexes(t *testing.T) {
 		if !names[n] {
 			t.Fatalf("index %s missing: %v", n, names)
 		}
+	}
+	// The family of a session that is gone is looked up by the token's sessionId.
+	cur, err = s.tokens.Indexes().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx = nil
+	if err := cur.All(t.Context(), &idx); err != nil {
+		t.Fatal(err)
+	}
+	names = map[string]bool{}
+	for _, ix := range idx {
+		names[ix["name"].(string)] = true
+	}
+	if !names["sessionId_1"] || !names["familyId_1"] {
+		t.Fatalf("token indexes: %v", names)
 	}
 }
 

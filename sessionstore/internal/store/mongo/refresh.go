@@ -2,8 +2,11 @@ package mongo
 
 import (
 	"context"
+	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 )
@@ -26,30 +29,44 @@ func (s *Store) loadFamily(ctx context.Context, id string) (*store.Family, error
 	return d.family(), nil
 }
 
+// familyOfSession returns the id of the family a session was issued in ("" when no stored token
+// names it): token records outlive the session (rotation, expiry) and go with the family.
+func (s *Store) familyOfSession(ctx context.Context, sessionID string) (string, error) {
+	c, cancel := s.call(ctx)
+	defer cancel()
+	var d struct {
+		FamilyID string `bson:"familyId"`
+	}
+	err := s.tokens.FindOne(c, bson.D{{Key: "sessionId", Value: sessionID}},
+		options.FindOne().SetProjection(bson.D{{Key: "familyId", Value: 1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	return d.FamilyID, wrap(err)
+}
+
 // revokeFamily deletes a family, its sessions and its tokens (with keepSpent, spent tokens stay until
-// they expire so that later replays are still reuse) and returns how many of the sessions were live.
-// The caller holds the family's lock. The family record goes first: a rotation that is not
+// they expire so that later replays are still reuse) and says which sessions went; the caller sets
+// UserID. The caller holds the family's lock. The family record goes first: a rotation that is not
 // serialised by the lock (none is) would find it gone.
-func (s *Store) revokeFamily(ctx context.Context, famID string, now int64, keepSpent bool) (int, error) {
+func (s *Store) revokeFamily(ctx context.Context, famID string, now int64, keepSpent bool) (store.Revocation, error) {
 	if _, err := s.deleteMany(ctx, s.families, byID(famID)); err != nil {
-		return 0, err
+		return store.Revocation{}, err
 	}
 	fam := bson.D{{Key: "familyId", Value: famID}}
-	live, err := s.deleteMany(ctx, s.sessions, liveFilter(fam, now))
+	rev, err := s.deleteSessions(ctx, fam, now)
 	if err != nil {
-		return 0, err
+		return store.Revocation{}, err
 	}
-	if _, err := s.deleteMany(ctx, s.sessions, fam); err != nil {
-		return 0, err
-	}
+	rev.FamilyID = famID
 	tokens := fam
 	if keepSpent {
 		tokens = bson.D{{Key: "familyId", Value: famID}, {Key: "spent", Value: false}}
 	}
 	if _, err := s.deleteMany(ctx, s.tokens, tokens); err != nil {
-		return 0, err
+		return store.Revocation{}, err
 	}
-	return live, nil
+	return rev, nil
 }
 
 // RotateRefresh spends a token under its family's lock, so of concurrent calls with one token
@@ -80,7 +97,17 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		}
 		if t.Spent {
 			outcome = store.ErrReused
+			user := t.UserID
+			if user == "" { // a token stored before tokens named their user
+				if f, err := s.loadFamily(ctx, t.FamilyID); err != nil {
+					return err
+				} else if f != nil {
+					user = f.UserID
+				}
+			}
 			res.Revoked, err = s.revokeFamily(ctx, t.FamilyID, r.Now, true)
+			res.Revoked.UserID = user
+			res.Revoked = res.Revoked.Sorted()
 			return err
 		}
 		f, err := s.loadFamily(ctx, t.FamilyID)
@@ -95,7 +122,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err != nil {
 			return err
 		}
-		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
+		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, UserID: f.UserID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
 		if err := s.insert(ctx, s.tokens, toTokenDoc(next)); err != nil {
 			if err == store.ErrConflict {
 				outcome = err

@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 )
@@ -155,14 +156,30 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.Touch) (*st
 	return sess, nil
 }
 
-// SetUpstream is a compare-and-swap on upstreamVersion under the session's lock. The session is
-// written first, then the family's copy (without transactions a crash in between leaves the family
-// with the previous credentials: the next rotation mints a session with them and the proxy
-// refreshes upstream again).
+// withSessionLocks runs fn under the session's lock and, first, its family's (if it has one): fn
+// writes both records. The order family → session is the only one in which two locks are held, so
+// it cannot deadlock; holding the family's lock keeps a rotation from minting a session from the
+// family between fn's two writes. Without a live session fn is not called (the caller's result
+// stays nil: not found); fn must read the session again, under the locks.
+func (s *Store) withSessionLocks(ctx context.Context, id string, now int64, fn func() error) error {
+	sess, err := s.loadLiveSession(ctx, id, now) // the family id never changes
+	if err != nil || sess == nil {
+		return err
+	}
+	if sess.FamilyID == "" {
+		return s.withLock(ctx, "s:"+id, fn)
+	}
+	return s.withLock(ctx, "f:"+sess.FamilyID, func() error { return s.withLock(ctx, "s:"+id, fn) })
+}
+
+// SetUpstream is a compare-and-swap on upstreamVersion under the session's and family's locks. The
+// session is written first, then the family's copy (without transactions a crash in between leaves
+// the family with the previous credentials: the next rotation mints a session with them and the
+// proxy refreshes upstream again).
 func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*store.Session, error) {
 	var sess *store.Session
 	var conflict bool
-	err := s.withLock(ctx, "s:"+id, func() error {
+	err := s.withSessionLocks(ctx, id, u.Now, func() error {
 		var err error
 		if sess, err = s.loadLiveSession(ctx, id, u.Now); err != nil || sess == nil {
 			return err
@@ -208,36 +225,93 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 	return sess, nil
 }
 
-// DeleteSession removes a live session and, optionally, its family (see revokeFamily).
-func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (int, error) {
-	sess, err := s.loadLiveSession(ctx, id, now)
+// DeleteSession removes a session and, optionally, its family (see revokeFamily, under the
+// family's lock); the family of a session that is gone is found through its token.
+func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (store.Revocation, error) {
+	sess, err := s.loadSession(ctx, id)
 	if err != nil {
-		return 0, err
+		return store.Revocation{}, err
 	}
-	if sess == nil {
-		return 0, store.ErrNotFound
-	}
-	deleted := 0
-	if withFamily && sess.FamilyID != "" {
-		err := s.withLock(ctx, "f:"+sess.FamilyID, func() error {
-			var err error
-			deleted, err = s.revokeFamily(ctx, sess.FamilyID, now, false)
-			return err
-		})
-		if err != nil {
-			return 0, err
+	live := sess != nil && sess.Live(now)
+	var rev store.Revocation
+	revoked := false
+	if withFamily {
+		famID := ""
+		if sess != nil {
+			famID = sess.FamilyID
+		} else if famID, err = s.familyOfSession(ctx, id); err != nil {
+			return store.Revocation{}, err
+		}
+		if famID != "" {
+			err := s.withLock(ctx, "f:"+famID, func() error {
+				f, err := s.loadFamily(ctx, famID)
+				if err != nil {
+					return err
+				}
+				// A session that is gone counts only through a live family (a 4xx writes nothing).
+				if !live && (f == nil || !f.Live(now)) {
+					return nil
+				}
+				revoked = true
+				rev, err = s.revokeFamily(ctx, famID, now, false)
+				if f != nil {
+					rev.UserID = f.UserID
+				}
+				return err
+			})
+			if err != nil {
+				return store.Revocation{}, err
+			}
 		}
 	}
+	if !live && !revoked {
+		return store.Revocation{}, store.ErrNotFound
+	}
+	if sess != nil {
+		rev.UserID = sess.UserID
+		// Still there when the session has no family (or it was not asked for).
+		c, cancel := s.call(ctx)
+		defer cancel()
+		res, err := s.sessions.DeleteOne(c, byID(id))
+		if err != nil {
+			return store.Revocation{}, wrap(err)
+		}
+		if res.DeletedCount > 0 {
+			rev.Add(id, live)
+		}
+	}
+	return rev.Sorted(), nil
+}
+
+// deleteSessions deletes the sessions filter matches and says which went. It deletes by the ids it
+// found, so what it reports is exactly what it removed (a session inserted meanwhile stays).
+func (s *Store) deleteSessions(ctx context.Context, filter bson.D, now int64) (store.Revocation, error) {
 	c, cancel := s.call(ctx)
 	defer cancel()
-	res, err := s.sessions.DeleteOne(c, byID(id))
+	cur, err := s.sessions.Find(c, filter, options.Find().SetProjection(bson.D{
+		{Key: "_id", Value: 1}, {Key: "expiresAt", Value: 1}, {Key: "absoluteExpiresAt", Value: 1}}))
 	if err != nil {
-		return 0, wrap(err)
+		return store.Revocation{}, wrap(err)
 	}
-	if res.DeletedCount > 0 {
-		deleted++ // it was live when read
+	var docs []sessionDoc
+	if err := cur.All(c, &docs); err != nil {
+		return store.Revocation{}, wrap(err)
 	}
-	return deleted, nil
+	var rev store.Revocation
+	if len(docs) == 0 {
+		return rev, nil
+	}
+	ids := make([]string, len(docs))
+	for i := range docs {
+		ids[i] = docs[i].ID
+	}
+	if _, err := s.deleteMany(ctx, s.sessions, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+		return store.Revocation{}, err
+	}
+	for i := range docs {
+		rev.Add(docs[i].ID, docs[i].session().Live(now))
+	}
+	return rev, nil
 }
 
 // liveFilter matches the live sessions among filter's (expiresAt <= absoluteExpiresAt always).
@@ -271,7 +345,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) 
 }
 
 // DeleteUserSessions revokes every family of the user, then deletes the remaining sessions.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (int, error) {
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
 	c, cancel := s.call(ctx)
 	cur, err := s.families.Find(c, bson.D{{Key: "userId", Value: userID}})
 	var fams []familyDoc
@@ -280,28 +354,25 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64
 	}
 	cancel()
 	if err != nil {
-		return 0, wrap(err)
+		return store.Revocation{}, wrap(err)
 	}
-	deleted := 0
+	rev := store.Revocation{UserID: userID}
 	for _, f := range fams {
 		err := s.withLock(ctx, "f:"+f.ID, func() error {
-			n, err := s.revokeFamily(ctx, f.ID, now, false)
-			deleted += n
+			fr, err := s.revokeFamily(ctx, f.ID, now, false)
+			rev.Merge(fr)
 			return err
 		})
 		if err != nil {
-			return 0, err
+			return store.Revocation{}, err
 		}
 	}
-	user := bson.D{{Key: "userId", Value: userID}}
-	n, err := s.deleteMany(ctx, s.sessions, liveFilter(user, now))
+	rest, err := s.deleteSessions(ctx, bson.D{{Key: "userId", Value: userID}}, now)
 	if err != nil {
-		return 0, err
+		return store.Revocation{}, err
 	}
-	if _, err := s.deleteMany(ctx, s.sessions, user); err != nil {
-		return 0, err
-	}
-	return deleted + n, nil
+	rev.Merge(rest)
+	return rev.Sorted(), nil
 }
 
 // Import inserts sessions in batches (bulk loads: benchmarks, migrations). ErrConflict if an id exists.

@@ -30,6 +30,10 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"TouchHostsCap", testTouchHostsCap},
 		{"SetUpstream", testSetUpstream},
 		{"DeleteSession", testDeleteSession},
+		{"RevokeIdleExpired", testRevokeIdleExpired},
+		{"RevokeRotatedAway", testRevokeRotatedAway},
+		{"SetUser", testSetUser},
+		{"SetUserConcurrent", testSetUserConcurrent},
 		{"ListAndDeleteUser", testListAndDeleteUser},
 		{"Rotate", testRotate},
 		{"RotateReuse", testRotateReuse},
@@ -85,7 +89,7 @@ func withFamily(s *store.Session, famExp int64) (*store.Family, *store.RefreshTo
 	f := &store.Family{ID: NewID(), UserID: s.UserID, Host: s.Host, Audience: s.Audience,
 		JWT: []byte("family-jwt"), Refresh: []byte("family-refresh"), CreatedAt: s.CreatedAt, ExpiresAt: famExp}
 	s.FamilyID = f.ID
-	return f, &store.RefreshToken{Hash: NewHash(), FamilyID: f.ID, SessionID: s.ID, ExpiresAt: famExp}
+	return f, &store.RefreshToken{Hash: NewHash(), FamilyID: f.ID, UserID: s.UserID, SessionID: s.ID, ExpiresAt: famExp}
 }
 
 func mustCreate(t *testing.T, b store.Backend, s *store.Session, f *store.Family, tok *store.RefreshToken) {
@@ -126,13 +130,24 @@ func equalSession(t *testing.T, got, want *store.Session) {
 	}
 }
 
-// rebuild is the NewSession a rotation uses in these tests: the family's data under a new id.
+// rebuild is the NewSession a rotation uses in these tests: the family's data under a new id, as
+// the API builds it.
 func rebuild(id string, now, idle int64) func(f *store.Family) (*store.Session, error) {
 	return func(f *store.Family) (*store.Session, error) {
 		s := newSession(f.UserID, now, idle, f.ExpiresAt)
 		s.ID, s.FamilyID, s.JWT, s.Refresh = id, f.ID, f.JWT, f.Refresh
+		s.Audience, s.RevalidatedAt = slices.Clone(f.Audience), f.RevalidatedAt
 		return s, nil
 	}
+}
+
+// revoked reports whether rev names user and family and exactly ids (in any order), live of them live.
+func revoked(rev store.Revocation, user, family string, live int, ids ...string) bool {
+	if ids == nil {
+		ids = []string{}
+	}
+	slices.Sort(ids)
+	return rev.UserID == user && rev.FamilyID == family && rev.Live == live && rev.SessionIDs != nil && slices.Equal(rev.SessionIDs, ids)
 }
 
 func testCreateGet(t *testing.T, b store.Backend) {
@@ -149,6 +164,15 @@ func testCreateGet(t *testing.T, b store.Backend) {
 	wantErr(t, "get at expiresAt", err, store.ErrNotFound)
 	_, err = b.GetSession(ctx, NewID(), t0)
 	wantErr(t, "get absent", err, store.ErrNotFound)
+
+	// RevalidatedAt is stored as given.
+	checked := newSession("12", t0, 1000, t0+60_000)
+	checked.RevalidatedAt = t0 - 5
+	mustCreate(t, b, checked, nil, nil)
+	equalSession(t, mustGet(t, b, checked.ID, t0), checked)
+	if _, err := b.DeleteSession(ctx, checked.ID, false, t0); err != nil {
+		t.Fatal(err)
+	}
 
 	dup := newSession("13", t0, 1000, t0+60_000)
 	dup.ID = s.ID
@@ -278,8 +302,8 @@ func testDeleteSession(t *testing.T, b store.Backend) {
 
 	plain := newSession("12", t0, 10_000, t0+60_000)
 	mustCreate(t, b, plain, nil, nil)
-	if n, err := b.DeleteSession(ctx, plain.ID, true, t0); err != nil || n != 1 {
-		t.Fatalf("delete without family = %d, %v", n, err)
+	if rev, err := b.DeleteSession(ctx, plain.ID, true, t0); err != nil || !revoked(rev, "12", "", 1, plain.ID) {
+		t.Fatalf("delete without family = %+v, %v", rev, err)
 	}
 	_, err = b.GetSession(ctx, plain.ID, t0)
 	wantErr(t, "get deleted", err, store.ErrNotFound)
@@ -298,11 +322,11 @@ func testDeleteSession(t *testing.T, b store.Backend) {
 	// Only the rotated session remains in the family; without ?family it alone goes.
 	second := newSession("12", t0, 10_000, t0+60_000)
 	mustCreate(t, b, second, nil, nil)
-	if n, err := b.DeleteSession(ctx, second.ID, false, t0+2); err != nil || n != 1 {
-		t.Fatalf("delete one = %d, %v", n, err)
+	if rev, err := b.DeleteSession(ctx, second.ID, false, t0+2); err != nil || !revoked(rev, "12", "", 1, second.ID) {
+		t.Fatalf("delete one = %+v, %v", rev, err)
 	}
-	if n, err := b.DeleteSession(ctx, res.Session.ID, true, t0+2); err != nil || n != 1 {
-		t.Fatalf("delete with family = %d, %v", n, err)
+	if rev, err := b.DeleteSession(ctx, res.Session.ID, true, t0+2); err != nil || !revoked(rev, "12", f.ID, 1, res.Session.ID) {
+		t.Fatalf("delete with family = %+v, %v", rev, err)
 	}
 	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 3, NewSession: rebuild(NewID(), t0+3, 10_000)})
 	wantErr(t, "rotate after family delete", err, store.ErrNotFound)
@@ -313,6 +337,182 @@ func testDeleteSession(t *testing.T, b store.Backend) {
 	mustCreate(t, b, expired, nil, nil)
 	_, err = b.DeleteSession(ctx, expired.ID, false, t0+10)
 	wantErr(t, "delete expired", err, store.ErrNotFound)
+}
+
+// testRevokeIdleExpired: a session that idled out (swept or not) still names its refresh family;
+// revoking it with the family ends the family, so its live token can mint nothing any more.
+func testRevokeIdleExpired(t *testing.T, b store.Backend) {
+	bystander := newSession("12", t0, 60_000, t0+60_000)
+	mustCreate(t, b, bystander, nil, nil)
+	for _, swept := range []bool{false, true} {
+		s := newSession("12", t0, 1000, t0+60_000)
+		f, tok := withFamily(s, t0+120_000)
+		mustCreate(t, b, s, f, tok)
+		now := t0 + 1000 // the session's idle expiry; the family lives on
+		want := []string{s.ID}
+		if swept {
+			if _, err := b.Sweep(ctx, now, 100); err != nil {
+				t.Fatal(err)
+			}
+			want = nil
+		}
+		// Without the family there is nothing to revoke (and nothing is written).
+		_, err := b.DeleteSession(ctx, s.ID, false, now)
+		wantErr(t, fmt.Sprintf("revoke expired session alone (swept=%v)", swept), err, store.ErrNotFound)
+
+		rev, err := b.DeleteSession(ctx, s.ID, true, now)
+		if err != nil || !revoked(rev, "12", f.ID, 0, want...) {
+			t.Fatalf("revoke expired session with family (swept=%v) = %+v, %v; want family %s, sessions %v", swept, rev, err, f.ID, want)
+		}
+		_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: now + 1, NewSession: rebuild(NewID(), now+1, 10_000)})
+		wantErr(t, fmt.Sprintf("refresh after revoking an expired session (swept=%v)", swept), err, store.ErrNotFound)
+		_, err = b.DeleteSession(ctx, s.ID, true, now+1)
+		wantErr(t, "second revoke", err, store.ErrNotFound)
+	}
+
+	// A session and a family that both expired are not found, and stay for the sweeper.
+	s := newSession("12", t0, 1000, t0+60_000)
+	f, tok := withFamily(s, t0+2000)
+	mustCreate(t, b, s, f, tok)
+	_, err := b.DeleteSession(ctx, s.ID, true, t0+2000)
+	wantErr(t, "revoke with an expired family", err, store.ErrNotFound)
+	_, err = b.DeleteSession(ctx, NewID(), true, t0)
+	wantErr(t, "revoke an id never seen", err, store.ErrNotFound)
+	mustGet(t, b, bystander.ID, t0+2000)
+	wantCount(t, b, 2) // the bystander and the last, expired session
+}
+
+// testRevokeRotatedAway: a session id that rotations replaced (its record deleted) still revokes
+// its family: the current successor session ends and every token of the family is dead.
+func testRevokeRotatedAway(t *testing.T, b store.Backend) {
+	a := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(a, t0+120_000)
+	mustCreate(t, b, a, f, tok)
+	bystander := newSession("12", t0, 10_000, t0+60_000)
+	mf, mtok := withFamily(bystander, t0+120_000)
+	mustCreate(t, b, bystander, mf, mtok)
+
+	next1, next2 := NewHash(), NewHash()
+	r1, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: next1, Now: t0 + 1, NewSession: rebuild(NewID(), t0+1, 10_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: next1, NewTokenHash: next2, Now: t0 + 2, NewSession: rebuild(NewID(), t0+2, 10_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.GetSession(ctx, a.ID, t0+3)
+	wantErr(t, "rotated-away session", err, store.ErrNotFound)
+	_, err = b.DeleteSession(ctx, a.ID, false, t0+3)
+	wantErr(t, "revoke rotated-away session alone", err, store.ErrNotFound)
+	mustGet(t, b, r2.Session.ID, t0+3) // the 404 wrote nothing
+
+	rev, err := b.DeleteSession(ctx, a.ID, true, t0+3)
+	if err != nil || !revoked(rev, "12", f.ID, 1, r2.Session.ID) {
+		t.Fatalf("revoke rotated-away session with family = %+v, %v; want family %s, session %s", rev, err, f.ID, r2.Session.ID)
+	}
+	_, err = b.GetSession(ctx, r2.Session.ID, t0+3)
+	wantErr(t, "successor after revoke", err, store.ErrNotFound)
+	for _, h := range []string{next2, next1, tok.Hash} {
+		_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: h, NewTokenHash: NewHash(), Now: t0 + 4, NewSession: rebuild(NewID(), t0+4, 10_000)})
+		wantErr(t, "refresh after revoke", err, store.ErrNotFound)
+	}
+	for _, id := range []string{a.ID, r1.Session.ID, r2.Session.ID} {
+		_, err = b.DeleteSession(ctx, id, true, t0+4)
+		wantErr(t, "revoke again", err, store.ErrNotFound)
+	}
+	// The user's other login is untouched.
+	mustGet(t, b, bystander.ID, t0+4)
+	if _, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: mtok.Hash, NewTokenHash: NewHash(), Now: t0 + 4, NewSession: rebuild(NewID(), t0+4, 10_000)}); err != nil {
+		t.Fatalf("other family after revoke: %v", err)
+	}
+	wantCount(t, b, 1)
+}
+
+func testSetUser(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	plain := newSession("12", t0, 10_000, t0+60_000)
+	mustCreate(t, b, plain, nil, nil)
+
+	got, err := b.SetUser(ctx, s.ID, store.UserUpdate{Audience: []string{"b.localhost", "*.example.org"}, Now: t0 + 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *s
+	want.Audience, want.RevalidatedAt = []string{"b.localhost", "*.example.org"}, t0+10
+	equalSession(t, got, &want) // nothing else changes: expiry, last use, credentials
+	equalSession(t, mustGet(t, b, s.ID, t0+10), &want)
+	touched, err := b.TouchSession(ctx, s.ID, store.Touch{Host: "a.localhost", IdleTimeoutMs: 10_000, Sliding: true, Now: t0 + 11})
+	if err != nil || touched.RevalidatedAt != t0+10 || !slices.Equal(touched.Audience, want.Audience) {
+		t.Fatalf("touch after SetUser = %+v, %v", touched, err)
+	}
+
+	// The family took the audience and the time: a rotation mints the session with them.
+	next := NewHash()
+	res, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: next, Now: t0 + 20, NewSession: rebuild(NewID(), t0+20, 10_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Family.Audience, want.Audience) || res.Family.RevalidatedAt != t0+10 ||
+		!slices.Equal(res.Session.Audience, want.Audience) || res.Session.RevalidatedAt != t0+10 {
+		t.Fatalf("rotation after SetUser: family %+v, session %+v", res.Family, res.Session)
+	}
+	_, err = b.SetUser(ctx, s.ID, store.UserUpdate{Audience: []string{"c.localhost"}, Now: t0 + 21})
+	wantErr(t, "SetUser on a rotated-away session", err, store.ErrNotFound)
+
+	// An empty audience is an audience too.
+	if got, err = b.SetUser(ctx, res.Session.ID, store.UserUpdate{Audience: []string{}, Now: t0 + 30}); err != nil || len(got.Audience) != 0 || got.RevalidatedAt != t0+30 {
+		t.Fatalf("SetUser empty = %+v, %v", got, err)
+	}
+	res2, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 40, NewSession: rebuild(NewID(), t0+40, 10_000)})
+	if err != nil || len(res2.Session.Audience) != 0 || res2.Session.RevalidatedAt != t0+30 {
+		t.Fatalf("rotation after empty audience = %+v, %v", res2.Session, err)
+	}
+
+	// Without a family; absent; expired.
+	if got, err = b.SetUser(ctx, plain.ID, store.UserUpdate{Audience: []string{"d.localhost"}, Now: t0 + 50}); err != nil || got.RevalidatedAt != t0+50 || got.Audience[0] != "d.localhost" {
+		t.Fatalf("SetUser without family = %+v, %v", got, err)
+	}
+	_, err = b.SetUser(ctx, NewID(), store.UserUpdate{Audience: []string{}, Now: t0})
+	wantErr(t, "SetUser absent", err, store.ErrNotFound)
+	_, err = b.SetUser(ctx, plain.ID, store.UserUpdate{Audience: []string{}, Now: plain.ExpiresAt})
+	wantErr(t, "SetUser expired", err, store.ErrNotFound)
+	if g := mustGet(t, b, plain.ID, t0+50); g.Audience[0] != "d.localhost" {
+		t.Fatalf("a not-found SetUser changed the session: %+v", g)
+	}
+}
+
+// testSetUserConcurrent: revalidations and touches of one session lose none of each other's fields,
+// and the family ends with the audience the session ended with.
+func testSetUserConcurrent(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 10_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := b.TouchSession(ctx, s.ID, store.Touch{Host: fmt.Sprintf("h%d.localhost", i), IdleTimeoutMs: 10_000, Sliding: true, Now: t0 + 1}); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := b.SetUser(ctx, s.ID, store.UserUpdate{Audience: []string{fmt.Sprintf("aud%d", i)}, Now: t0 + 1}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got := mustGet(t, b, s.ID, t0+1)
+	if len(got.HostsLastSeen) != n+1 || len(got.Audience) != 1 || got.RevalidatedAt != t0+1 {
+		t.Fatalf("after concurrent touches and revalidations: hosts %v, audience %v, revalidatedAt %d", got.HostsLastSeen, got.Audience, got.RevalidatedAt-t0)
+	}
+	res, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 2, NewSession: rebuild(NewID(), t0+2, 10_000)})
+	if err != nil || !slices.Equal(res.Family.Audience, got.Audience) {
+		t.Fatalf("family audience %v, session's %v (%v)", res.Family.Audience, got.Audience, err)
+	}
 }
 
 func testListAndDeleteUser(t *testing.T, b store.Backend) {
@@ -347,9 +547,10 @@ func testListAndDeleteUser(t *testing.T, b store.Backend) {
 		t.Fatalf("list order = %v, want %v", got, ids)
 	}
 
-	n, err := b.DeleteUserSessions(ctx, "u1", t0+10)
-	if err != nil || n != 3 {
-		t.Fatalf("DeleteUserSessions = %d, %v; want 3", n, err)
+	rev, err := b.DeleteUserSessions(ctx, "u1", t0+10)
+	// The expired one is removed (and named) too, but not counted as live.
+	if err != nil || !revoked(rev, "u1", "", 3, append(slices.Clone(ids), expired.ID)...) {
+		t.Fatalf("DeleteUserSessions = %+v, %v; want 3 live of %v", rev, err, append(ids, expired.ID))
 	}
 	if l, _ := b.ListUserSessions(ctx, "u1", t0+10); len(l) != 0 {
 		t.Fatalf("sessions left: %d", len(l))
@@ -358,8 +559,8 @@ func testListAndDeleteUser(t *testing.T, b store.Backend) {
 		t.Fatalf("other user's sessions: %d, want 1", len(l))
 	}
 	wantCount(t, b, 1) // the expired one went too
-	if n, err := b.DeleteUserSessions(ctx, "u1", t0+10); err != nil || n != 0 {
-		t.Fatalf("second DeleteUserSessions = %d, %v", n, err)
+	if rev, err := b.DeleteUserSessions(ctx, "u1", t0+10); err != nil || !revoked(rev, "u1", "", 0) {
+		t.Fatalf("second DeleteUserSessions = %+v, %v", rev, err)
 	}
 }
 
@@ -407,16 +608,22 @@ func testRotateReuse(t *testing.T, b store.Backend) {
 	// Replaying the spent token revokes the family, including the legitimate new session.
 	r2, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 2, NewSession: rebuild(NewID(), t0+2, 10_000)})
 	wantErr(t, "replay", err, store.ErrReused)
-	if r2.Revoked != 1 {
-		t.Fatalf("revoked = %d, want 1", r2.Revoked)
+	if !revoked(r2.Revoked, "12", f.ID, 1, res.Session.ID) {
+		t.Fatalf("revoked = %+v, want the rotated session %s", r2.Revoked, res.Session.ID)
 	}
 	_, err = b.GetSession(ctx, res.Session.ID, t0+2)
 	wantErr(t, "new session after reuse", err, store.ErrNotFound)
 	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 3, NewSession: rebuild(NewID(), t0+3, 10_000)})
 	wantErr(t, "new token after reuse", err, store.ErrNotFound)
-	// Later replays are still recognised.
-	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 4, NewSession: rebuild(NewID(), t0+4, 10_000)})
+	// Later replays are still recognised, and still name the user and family (nothing left to end).
+	r3, err := b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: t0 + 4, NewSession: rebuild(NewID(), t0+4, 10_000)})
 	wantErr(t, "second replay", err, store.ErrReused)
+	if !revoked(r3.Revoked, "12", f.ID, 0) {
+		t.Fatalf("second replay revoked = %+v", r3.Revoked)
+	}
+	// The spent tokens still name the first session, but its family is gone: nothing to revoke.
+	_, err = b.DeleteSession(ctx, s.ID, true, t0+4)
+	wantErr(t, "revoke with family after reuse", err, store.ErrNotFound)
 	mustGet(t, b, bystander.ID, t0+4)
 	if l, _ := b.ListUserSessions(ctx, "12", t0+4); len(l) != 1 {
 		t.Fatalf("user has %d sessions, want 1", len(l))
@@ -610,8 +817,8 @@ func testLiteralValues(t *testing.T, b store.Backend) {
 		if l, err := b.ListUserSessions(ctx, user, t0); err != nil || len(l) != 0 {
 			t.Fatalf("ListUserSessions(%q) = %d sessions, %v; want none", user, len(l), err)
 		}
-		if n, err := b.DeleteUserSessions(ctx, user, t0); err != nil || n != 0 {
-			t.Fatalf("DeleteUserSessions(%q) = %d, %v; want 0", user, n, err)
+		if rev, err := b.DeleteUserSessions(ctx, user, t0); err != nil || len(rev.SessionIDs) != 0 || rev.Live != 0 {
+			t.Fatalf("DeleteUserSessions(%q) = %+v, %v; want none", user, rev, err)
 		}
 	}
 	if l, err := b.ListUserSessions(ctx, odd.UserID, t0); err != nil || len(l) != 1 || l[0].ID != odd.ID {

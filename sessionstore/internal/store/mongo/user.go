@@ -1,0 +1,42 @@
+package mongo
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
+)
+
+// SetUser records a revalidation under the family's and the session's locks (withSessionLocks):
+// the session first, then the family. Without transactions a crash in between leaves the family
+// with the previous audience; a rotation then mints a session with it, and the proxy re-reads the
+// user on every refresh anyway.
+func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*store.Session, error) {
+	var sess *store.Session
+	err := s.withSessionLocks(ctx, id, u.Now, func() error {
+		var err error
+		if sess, err = s.loadLiveSession(ctx, id, u.Now); err != nil || sess == nil {
+			return err
+		}
+		sess.Audience, sess.RevalidatedAt = u.Audience, u.Now
+		user := bson.D{{Key: "audience", Value: u.Audience}, {Key: "revalidatedAt", Value: u.Now}}
+		matched, err := s.set(ctx, s.sessions, id, user)
+		if err != nil || !matched {
+			sess = nil
+			return err
+		}
+		if sess.FamilyID == "" {
+			return nil
+		}
+		_, err = s.set(ctx, s.families, sess.FamilyID, user)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil {
+		return nil, store.ErrNotFound
+	}
+	return sess, nil
+}
