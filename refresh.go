@@ -113,7 +113,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 		sess = ne.sess
 	}
 	if m.s.audienceCheck && !parseAudience(sess.Audience).allows(host) {
-		_, _ = m.store.deleteSession(req.Context(), sess.ID, false)
+		_, _ = m.store.deleteSession(req.Context(), sess.ID, false, "")
 		writeError(rw, http.StatusForbidden, "This account may not use "+host)
 		return
 	}

@@ -39,7 +39,7 @@ func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntr
 
 	jwt, refresh, err := m.callStrapiRefresh(req, e.sess.StrapiRefresh)
 	if errors.Is(err, errUpstreamRefused) {
-		_, _ = m.store.deleteSession(ctx, sid, true)
+		_, _ = m.store.deleteSession(ctx, sid, true, "")
 		m.cache.removeSession(sid)
 		m.auditReason("denied", req, e.claims.Sub, sid, "Strapi refused to renew the session")
 		return nil, denial{http.StatusUnauthorized, "Session ended by the server"}

@@ -44,7 +44,7 @@ func (m *Middleware) revalidate(req *http.Request, token string, e *tokenEntry, 
 		return nil, d
 	}
 	if blocked {
-		if _, err := m.store.deleteSession(ctx, sid, true); err != nil && !errors.Is(err, errStoreNotFound) {
+		if _, err := m.store.deleteSession(ctx, sid, true, ""); err != nil && !errors.Is(err, errStoreNotFound) {
 			return nil, storeFailure(err)
 		}
 		m.cache.removeSession(sid)

@@ -54,7 +54,7 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 		sess = s
 	}
 	m.logoutUpstream(req, sess, false)
-	out, err := m.store.deleteSession(req.Context(), claims.Sid, true)
+	out, err := m.store.deleteSession(req.Context(), claims.Sid, true, claims.Sub)
 	if err != nil && !errors.Is(err, errStoreNotFound) {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
@@ -101,24 +101,19 @@ func (m *Middleware) serveSessions(rw http.ResponseWriter, req *http.Request, e 
 		}
 		writeJSONValue(rw, http.StatusOK, out)
 	case id != "" && req.Method == http.MethodDelete:
-		// Another user's session answers exactly like a missing one: nothing is revealed.
-		s, err := m.store.getSession(req.Context(), id)
-		if errors.Is(err, errStoreNotFound) || (err == nil && s.UserID != e.claims.Sub) {
+		// The store revokes only the caller's own session (or, for one that already ended, its
+		// refresh family); another user's answers exactly like a missing one: nothing is revealed.
+		out, err := m.store.deleteSession(req.Context(), id, true, e.claims.Sub)
+		if errors.Is(err, errStoreNotFound) {
 			writeError(rw, http.StatusNotFound, "No such session")
 			return
 		}
-		var out *deletedResponse
-		if err == nil {
-			out, err = m.store.deleteSession(req.Context(), id, true)
-		}
-		if err != nil && !errors.Is(err, errStoreNotFound) {
+		if err != nil {
 			writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 			return
 		}
 		m.cache.removeSession(id)
-		if out != nil {
-			m.cache.removeSessions(out.SessionIDs)
-		}
+		m.cache.removeSessions(out.SessionIDs)
 		m.audit("session_revoked", req, e.claims.Sub, id)
 		writeJSONValue(rw, http.StatusOK, okResponse{OK: true})
 	default:

@@ -196,11 +196,19 @@ func (c *storeClient) touchSession(ctx context.Context, id string, in *touchRequ
 }
 
 // deleteSession revokes one session (with withFamily, its refresh family and every session of
-// it, even when the session itself already ended) and says which sessions ended.
-func (c *storeClient) deleteSession(ctx context.Context, id string, withFamily bool) (*deletedResponse, error) {
-	path := "/v1/sessions/" + url.PathEscape(id)
+// it, even when the session itself already ended) and says which sessions ended. With owner set,
+// the store revokes only a session (or, for one already gone, a family) of that user: else 404.
+func (c *storeClient) deleteSession(ctx context.Context, id string, withFamily bool, owner string) (*deletedResponse, error) {
+	q := url.Values{}
 	if withFamily {
-		path += "?family=1"
+		q.Set("family", "1")
+	}
+	if owner != "" {
+		q.Set("userId", owner)
+	}
+	path := "/v1/sessions/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var out deletedResponse
 	err := c.do(ctx, http.MethodDelete, path, nil, &out)

@@ -311,6 +311,10 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			s.UpstreamVersion++
 		case r.Method == http.MethodDelete && len(parts) == 1:
 			f.calls["delete"]++
+			if owner := r.URL.Query().Get("userId"); owner != "" && owner != s.UserID {
+				replyError(w, http.StatusNotFound, "not_found")
+				return
+			}
 			ids := []string{s.ID}
 			delete(f.sessions, s.ID)
 			if r.URL.Query().Get("family") == "1" && s.FamilyID != "" {
