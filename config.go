@@ -97,53 +97,22 @@ func parseConfig(c *Config) (*settings, error) {
 	if c == nil {
 		return nil, errors.New("missing configuration")
 	}
-	if err := checkSecret("secret", c.Secret); err != nil {
+	if err := parseSecrets(c); err != nil {
 		return nil, err
-	}
-	for i, s := range c.PreviousSecrets {
-		if err := checkSecret(fmt.Sprintf("previousSecrets[%d]", i), s); err != nil {
-			return nil, err
-		}
-	}
-	if c.StoreURL == "" {
-		return nil, errors.New("storeURL is required")
-	}
-	u, err := url.Parse(c.StoreURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("storeURL must be an http(s) URL (got %q)", c.StoreURL)
-	}
-	if len(c.StoreToken) < minSecretLen {
-		return nil, fmt.Errorf("storeToken must be at least %d bytes", minSecretLen)
 	}
 	s := &settings{
-		sliding:         c.Sliding,
-		audienceField:   c.AudienceField,
-		audienceCheck:   c.AudienceCheck,
-		requireAuth:     c.RequireAuth,
-		refreshTokens:   c.RefreshTokens,
-		identityHeaders: c.IdentityHeaders,
-		upstreamHeaders: map[string]string{},
-		loginPaths:      map[string]bool{},
-		blockedFirst:    map[string]bool{},
+		sliding:                 c.Sliding,
+		audienceField:           c.AudienceField,
+		audienceCheck:           c.AudienceCheck,
+		requireAuth:             c.RequireAuth,
+		refreshTokens:           c.RefreshTokens,
+		identityHeaders:         c.IdentityHeaders,
+		usersSelfOnly:           c.UsersAPISelfOnly,
+		allowAudienceOnRegister: c.AllowAudienceOnRegister,
+		upstreamHeaders:         map[string]string{},
+		loginPaths:              map[string]bool{},
+		blockedFirst:            map[string]bool{},
 	}
-	if s.storeTimeout, err = parseDuration("storeTimeout", c.StoreTimeout, false); err != nil {
-		return nil, err
-	}
-	if s.cacheTTL, err = parseDuration("cacheTTL", c.CacheTTL, true); err != nil {
-		return nil, err
-	}
-	if s.idleTimeout, err = parseDuration("idleTimeout", c.IdleTimeout, false); err != nil {
-		return nil, err
-	}
-	if s.maxLifetime, err = parseDuration("maxLifetime", c.MaxLifetime, false); err != nil {
-		return nil, err
-	}
-	if s.refreshTTL, err = parseDuration("refreshTTL", c.RefreshTTL, false); err != nil {
-		return nil, err
-	}
-	// A sliding session is extended at most every tenth of its idle window, so a busy client
-	// costs one store write per window slice, not one per request.
-	s.touchEvery = s.idleTimeout / 10
 	if s.audienceField == "" {
 		return nil, errors.New("audienceField must not be empty")
 	}
@@ -152,29 +121,83 @@ func parseConfig(c *Config) (*settings, error) {
 	default:
 		return nil, fmt.Errorf("refreshTokens must be onRequest, always or off (got %q)", s.refreshTokens)
 	}
-	if err := parsePaths(c, s); err != nil {
-		return nil, err
+	for _, step := range []func(*Config, *settings) error{parseDurations, parsePaths, parseEdge, parseCookie} {
+		if err := step(c, s); err != nil {
+			return nil, err
+		}
 	}
-	s.usersSelfOnly = c.UsersAPISelfOnly
-	if s.revalidateEvery, err = parseDuration("revalidateEvery", c.RevalidateEvery, true); err != nil {
-		return nil, err
+	return s, nil
+}
+
+// parseSecrets checks the proxy's key(s) and the store's address and credential.
+func parseSecrets(c *Config) error {
+	if err := checkSecret("secret", c.Secret); err != nil {
+		return err
 	}
+	for i, s := range c.PreviousSecrets {
+		if err := checkSecret(fmt.Sprintf("previousSecrets[%d]", i), s); err != nil {
+			return err
+		}
+	}
+	if c.StoreURL == "" {
+		return errors.New("storeURL is required")
+	}
+	u, err := url.Parse(c.StoreURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("storeURL must be an http(s) URL (got %q)", c.StoreURL)
+	}
+	if len(c.StoreToken) < minSecretLen {
+		return fmt.Errorf("storeToken must be at least %d bytes", minSecretLen)
+	}
+	return nil
+}
+
+// parseDurations reads every duration key; each error names its key.
+func parseDurations(c *Config, s *settings) error {
+	for _, d := range []struct {
+		key       string
+		val       string
+		allowZero bool
+		dst       *time.Duration
+	}{
+		{"storeTimeout", c.StoreTimeout, false, &s.storeTimeout},
+		{"cacheTTL", c.CacheTTL, true, &s.cacheTTL},
+		{"idleTimeout", c.IdleTimeout, false, &s.idleTimeout},
+		{"maxLifetime", c.MaxLifetime, false, &s.maxLifetime},
+		{"refreshTTL", c.RefreshTTL, false, &s.refreshTTL},
+		{"revalidateEvery", c.RevalidateEvery, true, &s.revalidateEvery},
+		{"lockoutDuration", c.LockoutDuration, false, &s.lockoutDuration},
+	} {
+		v, err := parseDuration(d.key, d.val, d.allowZero)
+		if err != nil {
+			return err
+		}
+		*d.dst = v
+	}
+	// A sliding session is extended at most every tenth of its idle window, so a busy client
+	// costs one store write per window slice, not one per request.
+	s.touchEvery = s.idleTimeout / 10
+	return nil
+}
+
+// parseEdge reads the edge policy: upstream headers, the admin channel, login limits.
+func parseEdge(c *Config, s *settings) error {
 	for k, v := range c.UpstreamHeaders {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") || strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("upstreamHeaders: %q is not a valid header", k)
+			return fmt.Errorf("upstreamHeaders: %q is not a valid header", k)
 		}
 		s.upstreamHeaders[k] = v
 	}
 	for _, cidr := range c.AdminAllowFrom {
 		_, n, err := net.ParseCIDR(cidr)
 		if err != nil {
-			return nil, fmt.Errorf("adminAllowFrom: %q is not a CIDR", cidr)
+			return fmt.Errorf("adminAllowFrom: %q is not a CIDR", cidr)
 		}
 		s.adminNets = append(s.adminNets, n)
 	}
 	for _, p := range c.BlockedPaths {
 		if err := checkPath("blockedPaths", p); err != nil {
-			return nil, err
+			return err
 		}
 		n := normalizePath(p)
 		s.blockedPaths = append(s.blockedPaths, n)
@@ -184,37 +207,40 @@ func parseConfig(c *Config) (*settings, error) {
 			s.blockedDeep = append(s.blockedDeep, n)
 		}
 	}
+	var err error
 	if s.loginRate, err = parseRate(c.LoginRateLimit); err != nil {
-		return nil, err
+		return err
 	}
 	if c.LockoutThreshold < 0 {
-		return nil, errors.New("lockoutThreshold must be 0 (off) or more")
+		return errors.New("lockoutThreshold must be 0 (off) or more")
 	}
 	s.lockoutThreshold = c.LockoutThreshold
-	if s.lockoutDuration, err = parseDuration("lockoutDuration", c.LockoutDuration, false); err != nil {
-		return nil, err
-	}
-	s.allowAudienceOnRegister = c.AllowAudienceOnRegister
+	return nil
+}
+
+// parseCookie reads cookie mode and the name of Strapi's refresh cookie.
+func parseCookie(c *Config, s *settings) error {
 	if c.StrapiRefreshCookie == "" {
-		return nil, errors.New("strapiRefreshCookie must not be empty")
+		return errors.New("strapiRefreshCookie must not be empty")
 	}
 	s.strapiRefreshCookie = c.StrapiRefreshCookie
 	s.cookie = c.Cookie
-	if s.cookie.Enabled {
-		if s.cookie.Name == "" || strings.ContainsAny(s.cookie.Name, " ;,=\t\r\n") {
-			return nil, fmt.Errorf("cookie.name %q is not a valid cookie name", s.cookie.Name)
-		}
-		switch strings.ToLower(s.cookie.SameSite) {
-		case "strict", "lax":
-		case "none":
-			if !s.cookie.Secure {
-				return nil, errors.New("cookie.sameSite None needs cookie.secure true (browsers refuse it otherwise)")
-			}
-		default:
-			return nil, fmt.Errorf("cookie.sameSite must be Strict, Lax or None (got %q)", s.cookie.SameSite)
-		}
+	if !s.cookie.Enabled {
+		return nil
 	}
-	return s, nil
+	if s.cookie.Name == "" || strings.ContainsAny(s.cookie.Name, " ;,=\t\r\n") {
+		return fmt.Errorf("cookie.name %q is not a valid cookie name", s.cookie.Name)
+	}
+	switch strings.ToLower(s.cookie.SameSite) {
+	case "strict", "lax":
+	case "none":
+		if !s.cookie.Secure {
+			return errors.New("cookie.sameSite None needs cookie.secure true (browsers refuse it otherwise)")
+		}
+	default:
+		return fmt.Errorf("cookie.sameSite must be Strict, Lax or None (got %q)", s.cookie.SameSite)
+	}
+	return nil
 }
 
 // parsePaths derives every Strapi path from apiPrefix and checks that each path the proxy answers
