@@ -7,7 +7,7 @@ include scripts/versions.env
 YAEGI := $(shell go env GOPATH)/bin/yaegi
 FUZZTIME ?= 10s
 
-.PHONY: all lint test unit yaegi_test fuzz store_test prereqs e2e demo bench tools clean
+.PHONY: all lint test unit yaegi_test fuzz diff_test store_test prereqs e2e demo bench tools clean
 
 all: lint test
 
@@ -24,7 +24,7 @@ lint:
 	$(MAKE) -C sessionstore lint
 
 # Every test: plugin unit tests (go and yaegi), short fuzz runs, the session store, the e2e suite.
-test: unit yaegi_test fuzz store_test e2e
+test: unit yaegi_test fuzz diff_test store_test e2e
 
 unit:
 	go test -race -count=1 ./...
@@ -36,6 +36,13 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzSwapLoginBody$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzNormalizePath$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzGraphQLParse$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzReadBodyFields$$' -fuzztime $(FUZZTIME) .
+
+# readBodyFields against Strapi 5.54's own body parser (scripts/strapi-body-echo.js, run by node on
+# the cached e2e Strapi node_modules): every request of the corpus, parsed by both.
+diff_test:
+	@nm=$$(scripts/ensure-strapi.sh); ACCESSPROXY_STRAPI_NODE_MODULES="$$nm" go test -count=1 -run '^(TestBodyParity|TestGraphQLParity)$$' -v .
 
 store_test:
 	$(MAKE) -C sessionstore test
