@@ -59,5 +59,21 @@ module.exports = ({ env }) => {
         },
       },
     },
+    // @strapi/plugin-graphql 5.54.0 (dist/server/config/default-config.js, bootstrap.js). The
+    // proxy's graphqlPath guards `endpoint`. No landing page, bounded depth and page sizes, and
+    // Apollo's batching on (STRAPI_GRAPHQL_BATCHING=false turns it off) so that the e2e tests see
+    // what a batched request does.
+    graphql: {
+      config: {
+        endpoint: env('STRAPI_GRAPHQL_ENDPOINT', '/graphql'),
+        landingPage: false,
+        depthLimit: env.int('STRAPI_GRAPHQL_DEPTH_LIMIT', 10),
+        defaultLimit: 25,
+        maxLimit: 100,
+        apolloServer: {
+          allowBatchedHttpRequests: env.bool('STRAPI_GRAPHQL_BATCHING', true),
+        },
+      },
+    },
   };
 };
