@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dst="$tmp/src/$module"
 mkdir -p "$dst"
-cp "$root"/go.mod "$root"/*.go "$root"/.traefik.yml "$dst/"
+cp -R "$root"/go.mod "$root"/*.go "$root"/.traefik.yml "$root"/testdata "$dst/"
 # Fuzz targets need testing.F, which Yaegi does not provide; go test runs them. The differential
 # tests run Strapi's own code in Node (os/exec, not in Yaegi's stdlib): `make diff_test` runs them.
 rm -f "$dst"/*fuzz_test.go "$dst"/*_diff_test.go

@@ -38,11 +38,9 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	user := fs.String("user", "", "user id")
 	session := fs.String("session", "", "session id (revoke)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	boltPath := fs.String("bolt-path", "./data/sessions.db", "bolt database file (when no --server)")
-	backend := fs.String("backend", "bolt", "storage to open when no --server: bolt | mongo")
-	mongoURI := fs.String("mongo-uri", "", "MongoDB connection string (--backend mongo)")
-	mongoDB := fs.String("mongo-database", "accessproxy", "MongoDB database (--backend mongo)")
-	server := fs.String("server", "", "base URL of a running sessionstore, e.g. http://127.0.0.1:8181")
+	var storage backendFlags // opened when no --server
+	storage.register(fs)
+	server := fs.String("server", "", "base URL of a running sessionstore, e.g. http://127.0.0.1:8181 (instead of opening the storage)")
 	token := fs.String("token", "", "bearer token of the running server (with --server)")
 	timeout := fs.Duration("timeout", 10*time.Second, "overall time limit")
 	// Accepted so that one environment serves both the server and the CLI; unused here.
@@ -70,15 +68,16 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	var a admin
 	if *server != "" {
 		a, err = newHTTPAdmin(*server, *token)
-	} else if *backend == "mongo" {
-		a, err = openMongoAdmin(ctx, *mongoURI, *mongoDB)
 	} else {
-		a, err = openBoltAdmin(*boltPath, cmd == "list")
+		a, err = openStoreAdmin(ctx, &storage, cmd == "list")
 	}
-	if errors.Is(err, bolt.ErrLocked) {
-		return failf(stderr, exitError, "%s is locked by a running sessionstore; use --server http://HOST:PORT --token … (or SESSIONSTORE_SERVER / SESSIONSTORE_TOKEN)", *boltPath)
-	}
-	if err != nil {
+	var usage *usageError
+	switch {
+	case errors.As(err, &usage):
+		return failf(stderr, exitUsage, "%v", err)
+	case errors.Is(err, bolt.ErrLocked):
+		return failf(stderr, exitError, "%s is locked by a running sessionstore; use --server http://HOST:PORT --token … (or SESSIONSTORE_SERVER / SESSIONSTORE_TOKEN)", storage.boltPath)
+	case err != nil:
 		return failf(stderr, exitError, "%v", err)
 	}
 	defer func() { _ = a.close() }()

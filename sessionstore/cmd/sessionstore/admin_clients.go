@@ -13,34 +13,23 @@ import (
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/api"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
-	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
-	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/mongo"
 )
 
-// boltAdmin works on the storage directly: the bolt file (the server must not be running: bbolt
+// storeAdmin works on the storage directly: the bolt file (the server must not be running: bbolt
 // locks it) or the MongoDB database (shared with running servers: nothing is cached in them).
-type boltAdmin struct{ s store.Backend }
+type storeAdmin struct{ s store.Backend }
 
-func openBoltAdmin(path string, readOnly bool) (*boltAdmin, error) {
-	s, err := bolt.Open(path, bolt.Options{LockTimeout: time.Second, ReadOnly: readOnly})
+// openStoreAdmin opens the storage the flags choose: a bolt file read-only when readOnly (and
+// giving up on its lock after 1s), a MongoDB database within 5s.
+func openStoreAdmin(ctx context.Context, b *backendFlags, readOnly bool) (*storeAdmin, error) {
+	s, err := openBackend(ctx, b, openOptions{lockTimeout: time.Second, readOnly: readOnly, startupTimeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	return &boltAdmin{s}, nil
+	return &storeAdmin{s}, nil
 }
 
-func openMongoAdmin(ctx context.Context, uri, database string) (*boltAdmin, error) {
-	if uri == "" {
-		return nil, errors.New("--backend mongo needs --mongo-uri (or SESSIONSTORE_MONGO_URI)")
-	}
-	s, err := mongo.Open(ctx, mongo.Options{URI: uri, Database: database, StartupTimeout: 5 * time.Second})
-	if err != nil {
-		return nil, err
-	}
-	return &boltAdmin{s}, nil
-}
-
-func (a *boltAdmin) list(ctx context.Context, user string) ([]*api.Session, error) {
+func (a *storeAdmin) list(ctx context.Context, user string) ([]*api.Session, error) {
 	list, err := a.s.ListUserSessions(ctx, user, time.Now().UnixMilli())
 	if err != nil {
 		return nil, err
@@ -52,20 +41,20 @@ func (a *boltAdmin) list(ctx context.Context, user string) ([]*api.Session, erro
 	return out, nil
 }
 
-func (a *boltAdmin) revokeUser(ctx context.Context, user string) (api.RevokedBody, error) {
+func (a *storeAdmin) revokeUser(ctx context.Context, user string) (api.RevokedBody, error) {
 	rev, err := a.s.DeleteUserSessions(ctx, user, time.Now().UnixMilli())
 	return api.NewRevokedBody(rev, false), err
 }
 
-func (a *boltAdmin) revokeSession(ctx context.Context, id string) (api.RevokedBody, error) {
-	rev, err := a.s.DeleteSession(ctx, id, true, time.Now().UnixMilli())
+func (a *storeAdmin) revokeSession(ctx context.Context, id string) (api.RevokedBody, error) {
+	rev, err := a.s.DeleteSession(ctx, id, store.Deletion{WithFamily: true, Now: time.Now().UnixMilli()})
 	if errors.Is(err, store.ErrNotFound) {
 		return api.RevokedBody{}, errNoSession
 	}
 	return api.NewRevokedBody(rev, true), err
 }
 
-func (a *boltAdmin) close() error { return a.s.Close() }
+func (a *storeAdmin) close() error { return a.s.Close() }
 
 // httpAdmin talks to a running server.
 type httpAdmin struct {

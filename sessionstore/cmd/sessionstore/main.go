@@ -43,8 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 const usage = `usage:
   sessionstore [serve] [--listen ADDR] --token T --encryption-key K [--backend bolt] [--bolt-path FILE]
-  sessionstore sessions list   --user ID [--json] [--bolt-path FILE | --server URL --token T]
-  sessionstore sessions revoke (--user ID | --session ID) [--json] [--bolt-path FILE | --server URL --token T]
+  sessionstore sessions list   --user ID [--json] [--bolt-path FILE | --backend mongo --mongo-uri URI | --server URL --token T]
+  sessionstore sessions revoke (--user ID | --session ID) [--json] [--bolt-path FILE | --backend mongo --mongo-uri URI | --server URL --token T]
 Every flag is also read from SESSIONSTORE_<FLAG> (e.g. SESSIONSTORE_BOLT_PATH).
 `
 

@@ -19,7 +19,6 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/crypto"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
-	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/mongo"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/sweep"
 )
 
@@ -27,9 +26,10 @@ import (
 const minTokenLen = 32
 
 type serveConfig struct {
-	listen, token, backend, boltPath, encryptionKey, mongoURI, mongoDatabase, logLevel string
-	sweepInterval, shutdownTimeout                                                     time.Duration
-	sweepBatch                                                                         int
+	listen, token, encryptionKey, logLevel string
+	store                                  backendFlags
+	sweepInterval, shutdownTimeout         time.Duration
+	sweepBatch                             int
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -37,11 +37,8 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs := flag.NewFlagSet("sessionstore", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8181", "address to listen on")
 	fs.StringVar(&c.token, "token", "", "bearer token the plugin presents (required, >= 32 bytes)")
-	fs.StringVar(&c.backend, "backend", "bolt", "storage backend: bolt | mongo")
-	fs.StringVar(&c.boltPath, "bolt-path", "./data/sessions.db", "bolt database file")
+	c.store.register(fs)
 	fs.StringVar(&c.encryptionKey, "encryption-key", "", "base64 32-byte key encrypting stored Strapi credentials (required)")
-	fs.StringVar(&c.mongoURI, "mongo-uri", "", "MongoDB connection string (mongo backend)")
-	fs.StringVar(&c.mongoDatabase, "mongo-database", "accessproxy", "MongoDB database (mongo backend)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often expired records are deleted")
 	fs.IntVar(&c.sweepBatch, "sweep-batch", 1000, "expired records of each kind deleted per transaction")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may finish on SIGTERM")
@@ -67,14 +64,8 @@ func runServe(args []string, stderr io.Writer) int {
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return failf(stderr, exitUsage, "--log-level must be debug, info, warn or error")
 	}
-	switch cfg.backend {
-	case "bolt":
-	case "mongo":
-		if cfg.mongoURI == "" {
-			return failf(stderr, exitUsage, "--mongo-uri (SESSIONSTORE_MONGO_URI) is required with --backend mongo")
-		}
-	default:
-		return failf(stderr, exitUsage, "--backend must be bolt or mongo, got %q", cfg.backend)
+	if err := cfg.store.check(); err != nil {
+		return failf(stderr, exitUsage, "%v", err)
 	}
 	if len(cfg.token) < minTokenLen {
 		return failf(stderr, exitUsage, "--token (SESSIONSTORE_TOKEN) is required and must be at least %d bytes", minTokenLen)
@@ -92,24 +83,16 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	var backend store.Backend
-	if cfg.backend == "mongo" {
-		// Waits up to 30s for the database (and its indexes); after start every call has its own
-		// timeout and an unreachable database answers 503 until it is back.
-		startCtx, stopStart := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		backend, err = mongo.Open(startCtx, mongo.Options{URI: cfg.mongoURI, Database: cfg.mongoDatabase, Logger: log})
-		stopStart()
-		if err != nil {
-			return failf(stderr, exitError, "%v", err)
-		}
-	} else {
-		backend, err = bolt.Open(cfg.boltPath, bolt.Options{LockTimeout: 5 * time.Second})
-		if errors.Is(err, bolt.ErrLocked) {
-			return failf(stderr, exitError, "%s is locked: another sessionstore is using it", cfg.boltPath)
-		}
-		if err != nil {
-			return failf(stderr, exitError, "%v", err)
-		}
+	// Mongo waits up to 30s for the database (and its indexes), interruptible by a signal; after
+	// start every call has its own timeout and an unreachable database answers 503 until it is back.
+	startCtx, stopStart := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	backend, err := openBackend(startCtx, &cfg.store, openOptions{lockTimeout: 5 * time.Second, log: log})
+	stopStart()
+	if errors.Is(err, bolt.ErrLocked) {
+		return failf(stderr, exitError, "%s is locked: another sessionstore is using it", cfg.store.boltPath)
+	}
+	if err != nil {
+		return failf(stderr, exitError, "%v", err)
 	}
 	if err := serve(cfg, backend, sealer, log); err != nil {
 		log.Error("server stopped", "err", err)
@@ -150,11 +133,7 @@ func serve(cfg *serveConfig, backend store.Backend, sealer *crypto.Sealer, log *
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	if cfg.backend == "mongo" {
-		log.Info("listening", "addr", ln.Addr().String(), "backend", cfg.backend, "mongoDatabase", cfg.mongoDatabase)
-	} else {
-		log.Info("listening", "addr", ln.Addr().String(), "backend", cfg.backend, "boltPath", cfg.boltPath)
-	}
+	log.Info("listening", append([]any{"addr", ln.Addr().String()}, cfg.store.logAttrs()...)...)
 
 	var runErr error
 	select {

@@ -52,16 +52,9 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 			if refresh, err = s.sealer.Open(f.Refresh, f.ID); err != nil {
 				return nil, err
 			}
-			abs := min(now+q.MaxLifetimeMs, f.ExpiresAt)
-			return &store.Session{
-				ID: id, UserID: f.UserID, FamilyID: f.ID, Host: q.Host, Audience: f.Audience,
-				JWT: s.sealer.Seal(jwt, id), Refresh: s.sealer.Seal(refresh, id), UpstreamVersion: 1,
-				CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
-				IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
-				ExpiresAt: min(now+q.IdleTimeoutMs, abs), AbsoluteExpiresAt: abs,
-				// The user was last re-read when the family was (a rotation is no re-read).
-				RevalidatedAt: f.RevalidatedAt,
-			}, nil
+			sess := f.MintSession(store.Mint{ID: id, Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, MaxLifetimeMs: q.MaxLifetimeMs, Now: now})
+			sess.JWT, sess.Refresh = s.sealer.Seal(jwt, id), s.sealer.Seal(refresh, id)
+			return sess, nil
 		},
 	})
 	if errors.Is(err, store.ErrReused) {

@@ -68,6 +68,39 @@ func TestRevokeRotatedAwaySessionEndsFamily(t *testing.T) {
 	e.wantError("DELETE", "/v1/sessions/"+strings.Repeat("Q", 43)+"?family=1", nil, 404, "not_found")
 }
 
+// TestRevokeOwnerGuard: DELETE …?userId= revokes only that user's session or, for one that
+// already ended, that user's refresh family; another user's answers like an unknown id and
+// changes nothing (the plugin revokes by id on a user's behalf and cannot see whose an ended
+// session was).
+func TestRevokeOwnerGuard(t *testing.T) {
+	e := newEnv(t)
+	s := e.create(createReq("12", "eyJ.a", "rt-1", 60_000, true, time.Hour))
+	path := "/v1/sessions/" + s.ID
+	e.wantError("DELETE", path+"?family=1&userId=13", nil, 404, "not_found")
+	e.wantError("DELETE", path+"?userId=13", nil, 404, "not_found")
+	e.wantError("DELETE", path+"?family=1&userId=1%202", nil, 400, "bad_request")
+	if st, _ := e.get(s.ID); st != 200 {
+		t.Fatalf("live session after refused revokes = %d", st)
+	}
+
+	e.advance(61 * time.Second) // idled out; the family lives on
+	e.wantError("DELETE", path+"?family=1&userId=13", nil, 404, "not_found")
+	var rot refreshBody
+	e.must("POST", "/v1/refresh", refreshReq("rt-1", "rt-2"), 200, &rot) // the family still mints
+	// Rotated away now: the family is the only record left that says whose it is.
+	e.wantError("DELETE", path+"?family=1&userId=13", nil, 404, "not_found")
+	if st, _ := e.get(rot.Session.ID); st != 200 {
+		t.Fatalf("successor after refused revoke = %d", st)
+	}
+
+	got, _ := e.revoke(path + "?family=1&userId=12")
+	wantRevoked(t, "owner revokes", got, 1, "12", rot.Session.ID)
+	e.wantError("POST", "/v1/refresh", refreshReq("rt-2", "rt-3"), 404, "not_found")
+	if e.metric("sessionstore_sessions_revoked_total") != "1" {
+		t.Fatalf("revoked_total = %s, want 1", e.metric("sessionstore_sessions_revoked_total"))
+	}
+}
+
 // TestDeleteNamesSessions: both revocations say exactly which sessions they removed.
 func TestDeleteNamesSessions(t *testing.T) {
 	e := newEnv(t)

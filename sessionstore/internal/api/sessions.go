@@ -58,7 +58,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 		ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
 		UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
 		IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
-		ExpiresAt: min(now+q.IdleTimeoutMs, q.AbsoluteExpiresAt), AbsoluteExpiresAt: q.AbsoluteExpiresAt,
+		ExpiresAt: store.FirstExpiry(now, q.IdleTimeoutMs, q.AbsoluteExpiresAt), AbsoluteExpiresAt: q.AbsoluteExpiresAt,
 	}
 	sess.JWT, sess.Refresh = s.sealer.Seal(q.StrapiJWT, sess.ID), s.sealer.Seal(q.StrapiRefresh, sess.ID)
 	var fam *store.Family
@@ -177,15 +177,24 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) (int, any
 	if !validID(id) {
 		return 0, errNotFound
 	}
-	var withFamily bool
-	switch r.URL.Query().Get("family") {
+	query := r.URL.Query()
+	d := store.Deletion{Now: s.nowMs()}
+	switch query.Get("family") {
 	case "", "0", "false":
 	case "1", "true":
-		withFamily = true
+		d.WithFamily = true
 	default:
 		return 0, badRequest("family: 1 or 0")
 	}
-	rev, err := s.backend.DeleteSession(r.Context(), id, withFamily, s.nowMs())
+	// userId: revoke only a session of that user (the plugin revoking on a user's behalf). Given,
+	// it must be one well-formed id: an empty or repeated one guards nothing.
+	if owners, ok := query["userId"]; ok {
+		if len(owners) != 1 || !validUserID(owners[0]) {
+			return 0, badRequest("userId: once, 1-128 chars of A-Z a-z 0-9 . _ : @ -")
+		}
+		d.Owner = owners[0]
+	}
+	rev, err := s.backend.DeleteSession(r.Context(), id, d)
 	if err != nil {
 		return 0, s.storeError(r, err)
 	}

@@ -101,13 +101,26 @@ type UserUpdate struct {
 	Now      int64
 }
 
+// Deletion is a DeleteSession request; see PlanDelete for what it removes.
+type Deletion struct {
+	// WithFamily also revokes the session's refresh family: the family record, its tokens and every
+	// session of it, whatever state the session itself is in.
+	WithFamily bool
+	// Owner, when not "", guards the revocation: only a session of that user is revoked (its record,
+	// live or expired, names the user; for a session that is gone, its family's record does).
+	// Another user's session answers ErrNotFound and nothing is removed.
+	Owner string
+	Now   int64
+}
+
 // Rotation spends TokenHash and issues NewTokenHash with a new session built from the family.
 type Rotation struct {
 	TokenHash    string
 	NewTokenHash string
 	Now          int64
-	// NewSession builds the replacement session from the live family, inside the atomic section.
-	// It may be called more than once (retried transactions) and must have no side effects.
+	// NewSession builds the replacement session from the live family (Family.MintSession, with the
+	// secrets sealed for it), inside the atomic section. It may be called more than once (retried
+	// transactions) and must have no side effects.
 	NewSession func(f *Family) (*Session, error)
 }
 
@@ -151,28 +164,30 @@ type Backend interface {
 	GetSession(ctx context.Context, id string, now int64) (*Session, error)
 	// TouchSession applies Session.ApplyTouch atomically and returns the result.
 	TouchSession(ctx context.Context, id string, t Touch) (*Session, error)
-	// SetUpstream is a compare-and-swap on UpstreamVersion: ErrNotFound, ErrConflict or the new session.
-	// The family copy of the credentials is updated in the same atomic step.
+	// SetUpstream is a compare-and-swap on UpstreamVersion (Session.ApplyUpstream): ErrNotFound,
+	// ErrConflict or the new session. The family copy of the credentials is updated in the same atomic step.
 	SetUpstream(ctx context.Context, id string, u Upstream) (*Session, error)
 	// SetUser replaces the audience of a live session and sets its RevalidatedAt to u.Now, and does
 	// the same to its family when it has one (so later rotations mint sessions with them), in one
-	// atomic step. ErrNotFound when the session is absent or expired.
+	// atomic step (Session.ApplyUser, Family.ApplyUser). ErrNotFound when the session is absent or expired.
 	SetUser(ctx context.Context, id string, u UserUpdate) (*Session, error)
-	// DeleteSession removes a session and, with withFamily, its family, the family's tokens and
+	// DeleteSession removes a session and, with d.WithFamily, its family, the family's tokens and
 	// every session of the family. The family is found whatever state the session is in: live,
 	// expired (swept or not) or rotated away, for as long as the family's token records are
-	// stored (they expire with it). ErrNotFound, and nothing removed, unless the session is live
-	// or (withFamily) its family is live.
-	DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (Revocation, error)
+	// stored (they expire with it). What goes is PlanDelete's decision on the records read, taken
+	// in the same atomic step as the removal: ErrNotFound, and nothing removed, unless the session
+	// is live or (WithFamily) its family is, and (with d.Owner) they are the owner's.
+	DeleteSession(ctx context.Context, id string, d Deletion) (Revocation, error)
 	// ListUserSessions returns the user's live sessions sorted by CreatedAt.
 	ListUserSessions(ctx context.Context, userID string, now int64) ([]*Session, error)
 	// DeleteUserSessions removes every session and family (with tokens) of the user.
 	DeleteUserSessions(ctx context.Context, userID string, now int64) (Revocation, error)
-	// RotateRefresh: unknown/expired token or family → ErrNotFound; spent token → the family, its
+	// RotateRefresh, as RotationOutcome decides on the token and family records read in the
+	// atomic step: unknown/expired token or family → ErrNotFound; spent token → the family, its
 	// sessions and its unspent tokens are deleted (spent tokens stay until they expire, so every
 	// replay is detected), RotateResult.Revoked says what went (UserID and FamilyID from the spent
 	// token, so also on later replays) and ErrReused; else the token is spent, its session deleted,
-	// the new session and token (UserID from the family) stored. Of concurrent calls with one token
+	// the new session and token (Rotation.NextToken) stored. Of concurrent calls with one token
 	// exactly one succeeds.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
 	// IncrCounter adds by to the key's window, starting a new window of windowMs when none is open.

@@ -194,7 +194,7 @@ func TestUpgradeIndexesTokensBySession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	rev, err := s.DeleteSession(t.Context(), sess.ID, true, now+2)
+	rev, err := s.DeleteSession(t.Context(), sess.ID, store.Deletion{WithFamily: true, Now: now + 2})
 	if err != nil || rev.FamilyID != f.ID || len(rev.SessionIDs) != 1 || rev.SessionIDs[0] != res.Session.ID {
 		t.Fatalf("revoke rotated-away after upgrade = %+v, %v", rev, err)
 	}

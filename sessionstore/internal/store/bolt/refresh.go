@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"cmp"
 	"context"
 
 	bbolt "go.etcd.io/bbolt"
@@ -144,33 +143,31 @@ func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (store.
 	return rev, removeFamilyRecord(tx, f)
 }
 
-// RotateRefresh spends a refresh token; see store.Backend.
+// RotateRefresh spends a refresh token as store.RotationOutcome decides on the token and family
+// read in the same transaction; see store.Backend.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
 	var res store.RotateResult
 	var outcome error
 	err := s.w.update(func(tx *bbolt.Tx) error {
-		res, outcome = store.RotateResult{}, nil
+		res = store.RotateResult{}
 		t, err := loadToken(tx, r.TokenHash)
 		if err != nil {
 			return err
 		}
-		if t == nil || !t.Live(r.Now) {
-			outcome = store.ErrNotFound
-			return nil
+		var f *store.Family
+		if t != nil {
+			if f, err = loadFamily(tx, t.FamilyID); err != nil {
+				return err
+			}
 		}
-		if t.Spent {
-			outcome = store.ErrReused
+		switch outcome = store.RotationOutcome(t, f, r.Now); outcome {
+		case nil:
+		case store.ErrReused:
 			res.Revoked, err = revokeFamily(tx, t.FamilyID, r.Now, true)
-			res.Revoked.UserID = cmp.Or(t.UserID, res.Revoked.UserID) // the token's: the family may be gone
+			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
 			return err
-		}
-		f, err := loadFamily(tx, t.FamilyID)
-		if err != nil {
-			return err
-		}
-		if f == nil || !f.Live(r.Now) {
-			outcome = store.ErrNotFound
+		default:
 			return nil
 		}
 		sess, err := r.NewSession(f)
@@ -191,8 +188,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err := insertSession(tx, sess); err != nil {
 			return err
 		}
-		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, UserID: f.UserID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
-		if err := insertToken(tx, next); err != nil {
+		if err := insertToken(tx, r.NextToken(f, sess)); err != nil {
 			return err
 		}
 		res.Session, res.Family, res.Replaced = sess, f, t.SessionID

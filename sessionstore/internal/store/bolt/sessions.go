@@ -164,16 +164,10 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 		if sess, err = loadLiveSession(tx, id, u.Now); err != nil || sess == nil {
 			return err
 		}
-		if sess.UpstreamVersion != u.ExpectVersion {
+		old := sess.ExpiresAt
+		if sess.ApplyUpstream(u) != nil {
 			conflict = true
 			return nil
-		}
-		old := sess.ExpiresAt
-		sess.JWT, sess.Refresh = u.JWT, u.Refresh
-		sess.UpstreamVersion++
-		if u.AbsoluteExpiresAt > 0 {
-			sess.AbsoluteExpiresAt = u.AbsoluteExpiresAt
-			sess.ExpiresAt = min(sess.ExpiresAt, u.AbsoluteExpiresAt)
 		}
 		if err := updateSession(tx, sess, old); err != nil {
 			return err
@@ -201,47 +195,45 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 	return sess, nil
 }
 
-// DeleteSession removes a session and, optionally, its whole family; see store.Backend. The family
-// of a session that is gone is found through the token it was issued with.
-func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (store.Revocation, error) {
+// DeleteSession removes a session and, optionally, its whole family, as store.PlanDelete decides
+// on the records read in the same transaction. The family of a session that is gone is found
+// through the token it was issued with.
+func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) (store.Revocation, error) {
 	var rev store.Revocation
-	var found bool
+	var outcome error
 	err := s.w.update(func(tx *bbolt.Tx) error {
-		rev, found = store.Revocation{}, false
+		rev, outcome = store.Revocation{}, nil
 		sess, err := loadSession(tx, id)
 		if err != nil {
 			return err
 		}
-		found = sess != nil && sess.Live(now)
-		if withFamily {
-			famID := ""
+		famID, f := "", (*store.Family)(nil)
+		if d.WithFamily {
 			if sess != nil {
 				famID = sess.FamilyID
 			} else if famID, err = familyOfSession(tx, id); err != nil {
 				return err
 			}
-			var f *store.Family
 			if famID != "" {
 				if f, err = loadFamily(tx, famID); err != nil {
 					return err
 				}
 			}
-			// A live session takes whatever is left of its family with it; a session that is gone
-			// counts only through a live family. (A 4xx writes nothing.)
-			if famID != "" && (found || (f != nil && f.Live(now))) {
-				found = true
-				if rev, err = revokeFamily(tx, famID, now, false); err != nil {
-					return err
-				}
-			}
 		}
-		if !found {
+		plan, err := store.PlanDelete(sess, famID, f, d)
+		if err != nil {
+			outcome = err // nothing written
 			return nil
 		}
-		if sess != nil {
-			rev.UserID = sess.UserID
+		if plan.RevokeFamily {
+			if rev, err = revokeFamily(tx, famID, d.Now, false); err != nil {
+				return err
+			}
+		}
+		rev.UserID = plan.UserID
+		if plan.RemoveSession {
 			// Still there when the session has no family (or it was not asked for).
-			removed, live, err := removeSessionByID(tx, id, now)
+			removed, live, err := removeSessionByID(tx, id, d.Now)
 			if err != nil {
 				return err
 			}
@@ -254,8 +246,8 @@ func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, n
 	if err != nil {
 		return store.Revocation{}, err
 	}
-	if !found {
-		return store.Revocation{}, store.ErrNotFound
+	if outcome != nil {
+		return store.Revocation{}, outcome
 	}
 	return rev.Sorted(), nil
 }

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -17,7 +16,7 @@ func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*st
 		if sess, err = loadLiveSession(tx, id, u.Now); err != nil || sess == nil {
 			return err
 		}
-		sess.Audience, sess.RevalidatedAt = slices.Clone(u.Audience), u.Now
+		sess.ApplyUser(u)
 		if err := updateSession(tx, sess, sess.ExpiresAt); err != nil {
 			return err
 		}
@@ -28,7 +27,7 @@ func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*st
 		if err != nil || f == nil {
 			return err
 		}
-		f.Audience, f.RevalidatedAt = slices.Clone(u.Audience), u.Now
+		f.ApplyUser(u)
 		return tx.Bucket(bFamilies).Put([]byte(f.ID), encodeFamily(f))
 	})
 	if err != nil {

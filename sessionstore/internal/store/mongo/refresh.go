@@ -70,13 +70,15 @@ func (s *Store) revokeFamily(ctx context.Context, famID string, now int64, keepS
 }
 
 // RotateRefresh spends a token under its family's lock, so of concurrent calls with one token
-// exactly one finds it unspent (on FerretDB too, where a conditional findAndModify is not atomic).
+// exactly one finds it unspent (on FerretDB too, where a conditional findAndModify is not atomic):
+// store.RotationOutcome decides on the token and family read under the lock.
 //
 // Order, without transactions: the new session and token are inserted first, then the old token is
 // marked spent (the commit point), then the old session is deleted. A crash before the commit leaves
 // the old token usable (the client retries; the orphans expire); a crash after it leaves the old
 // session until it expires. Ids are 256-bit random, so the conflict checks are belt and braces.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
+	// Read once without the lock only to learn which family's lock to take.
 	t, err := s.loadToken(ctx, r.TokenHash)
 	if err != nil {
 		return store.RotateResult{}, err
@@ -91,38 +93,27 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err != nil {
 			return err
 		}
-		if t == nil || !t.Live(r.Now) {
-			outcome = store.ErrNotFound
-			return nil
-		}
-		if t.Spent {
-			outcome = store.ErrReused
-			user := t.UserID
-			if user == "" { // a token stored before tokens named their user
-				if f, err := s.loadFamily(ctx, t.FamilyID); err != nil {
-					return err
-				} else if f != nil {
-					user = f.UserID
-				}
+		var f *store.Family
+		if t != nil {
+			if f, err = s.loadFamily(ctx, t.FamilyID); err != nil {
+				return err
 			}
+		}
+		switch outcome = store.RotationOutcome(t, f, r.Now); outcome {
+		case nil:
+		case store.ErrReused:
 			res.Revoked, err = s.revokeFamily(ctx, t.FamilyID, r.Now, true)
-			res.Revoked.UserID = user
+			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
 			return err
-		}
-		f, err := s.loadFamily(ctx, t.FamilyID)
-		if err != nil {
-			return err
-		}
-		if f == nil || !f.Live(r.Now) {
-			outcome = store.ErrNotFound
+		default:
 			return nil
 		}
 		sess, err := r.NewSession(f)
 		if err != nil {
 			return err
 		}
-		next := &store.RefreshToken{Hash: r.NewTokenHash, FamilyID: f.ID, UserID: f.UserID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
+		next := r.NextToken(f, sess)
 		if err := s.insert(ctx, s.tokens, toTokenDoc(next)); err != nil {
 			if err == store.ErrConflict {
 				outcome = err

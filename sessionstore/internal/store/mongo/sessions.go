@@ -184,15 +184,9 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 		if sess, err = s.loadLiveSession(ctx, id, u.Now); err != nil || sess == nil {
 			return err
 		}
-		if sess.UpstreamVersion != u.ExpectVersion {
+		if sess.ApplyUpstream(u) != nil {
 			conflict = true
 			return nil
-		}
-		sess.JWT, sess.Refresh = u.JWT, u.Refresh
-		sess.UpstreamVersion++
-		if u.AbsoluteExpiresAt > 0 {
-			sess.AbsoluteExpiresAt = u.AbsoluteExpiresAt
-			sess.ExpiresAt = min(sess.ExpiresAt, u.AbsoluteExpiresAt)
 		}
 		matched, err := s.set(ctx, s.sessions, id, bson.D{
 			{Key: "jwt", Value: sess.JWT}, {Key: "refresh", Value: sess.Refresh},
@@ -225,50 +219,46 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 	return sess, nil
 }
 
-// DeleteSession removes a session and, optionally, its family (see revokeFamily, under the
-// family's lock); the family of a session that is gone is found through its token.
-func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, now int64) (store.Revocation, error) {
+// DeleteSession removes a session and, optionally, its family (see revokeFamily), as
+// store.PlanDelete decides. The family of a session that is gone is found through its token. With
+// a family the decision is taken under the family's lock, on the family record read under it, and
+// the revocation follows under the same lock. A session's user and family never change, so for
+// the owner guard the session record read before the lock is as good as one read under it.
+func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) (store.Revocation, error) {
 	sess, err := s.loadSession(ctx, id)
 	if err != nil {
 		return store.Revocation{}, err
 	}
-	live := sess != nil && sess.Live(now)
-	var rev store.Revocation
-	revoked := false
-	if withFamily {
-		famID := ""
+	famID := ""
+	if d.WithFamily {
 		if sess != nil {
 			famID = sess.FamilyID
 		} else if famID, err = s.familyOfSession(ctx, id); err != nil {
 			return store.Revocation{}, err
 		}
-		if famID != "" {
-			err := s.withLock(ctx, "f:"+famID, func() error {
-				f, err := s.loadFamily(ctx, famID)
-				if err != nil {
-					return err
-				}
-				// A session that is gone counts only through a live family (a 4xx writes nothing).
-				if !live && (f == nil || !f.Live(now)) {
-					return nil
-				}
-				revoked = true
-				rev, err = s.revokeFamily(ctx, famID, now, false)
-				if f != nil {
-					rev.UserID = f.UserID
-				}
-				return err
-			})
+	}
+	var plan store.DeletePlan
+	var rev store.Revocation
+	if famID == "" {
+		plan, err = store.PlanDelete(sess, "", nil, d)
+	} else {
+		err = s.withLock(ctx, "f:"+famID, func() error {
+			f, err := s.loadFamily(ctx, famID)
 			if err != nil {
-				return store.Revocation{}, err
+				return err
 			}
-		}
+			if plan, err = store.PlanDelete(sess, famID, f, d); err != nil || !plan.RevokeFamily {
+				return err // a 4xx writes nothing
+			}
+			rev, err = s.revokeFamily(ctx, famID, d.Now, false)
+			return err
+		})
 	}
-	if !live && !revoked {
-		return store.Revocation{}, store.ErrNotFound
+	if err != nil {
+		return store.Revocation{}, err
 	}
-	if sess != nil {
-		rev.UserID = sess.UserID
+	rev.UserID = plan.UserID
+	if plan.RemoveSession {
 		// Still there when the session has no family (or it was not asked for).
 		c, cancel := s.call(ctx)
 		defer cancel()
@@ -277,7 +267,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string, withFamily bool, n
 			return store.Revocation{}, wrap(err)
 		}
 		if res.DeletedCount > 0 {
-			rev.Add(id, live)
+			rev.Add(id, sess.Live(d.Now))
 		}
 	}
 	return rev.Sorted(), nil

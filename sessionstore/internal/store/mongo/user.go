@@ -19,8 +19,9 @@ func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*st
 		if sess, err = s.loadLiveSession(ctx, id, u.Now); err != nil || sess == nil {
 			return err
 		}
-		sess.Audience, sess.RevalidatedAt = u.Audience, u.Now
-		user := bson.D{{Key: "audience", Value: u.Audience}, {Key: "revalidatedAt", Value: u.Now}}
+		sess.ApplyUser(u)
+		// The family's record takes the same two fields (what store.Family.ApplyUser sets).
+		user := bson.D{{Key: "audience", Value: sess.Audience}, {Key: "revalidatedAt", Value: sess.RevalidatedAt}}
 		matched, err := s.set(ctx, s.sessions, id, user)
 		if err != nil || !matched {
 			sess = nil

@@ -32,6 +32,7 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"DeleteSession", testDeleteSession},
 		{"RevokeIdleExpired", testRevokeIdleExpired},
 		{"RevokeRotatedAway", testRevokeRotatedAway},
+		{"RevokeOwner", testRevokeOwner},
 		{"SetUser", testSetUser},
 		{"SetUserConcurrent", testSetUserConcurrent},
 		{"ListAndDeleteUser", testListAndDeleteUser},
@@ -170,7 +171,7 @@ func testCreateGet(t *testing.T, b store.Backend) {
 	checked.RevalidatedAt = t0 - 5
 	mustCreate(t, b, checked, nil, nil)
 	equalSession(t, mustGet(t, b, checked.ID, t0), checked)
-	if _, err := b.DeleteSession(ctx, checked.ID, false, t0); err != nil {
+	if _, err := b.DeleteSession(ctx, checked.ID, store.Deletion{Now: t0}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -297,12 +298,12 @@ func testSetUpstream(t *testing.T, b store.Backend) {
 }
 
 func testDeleteSession(t *testing.T, b store.Backend) {
-	_, err := b.DeleteSession(ctx, NewID(), false, t0)
+	_, err := b.DeleteSession(ctx, NewID(), store.Deletion{Now: t0})
 	wantErr(t, "delete absent", err, store.ErrNotFound)
 
 	plain := newSession("12", t0, 10_000, t0+60_000)
 	mustCreate(t, b, plain, nil, nil)
-	if rev, err := b.DeleteSession(ctx, plain.ID, true, t0); err != nil || !revoked(rev, "12", "", 1, plain.ID) {
+	if rev, err := b.DeleteSession(ctx, plain.ID, store.Deletion{WithFamily: true, Now: t0}); err != nil || !revoked(rev, "12", "", 1, plain.ID) {
 		t.Fatalf("delete without family = %+v, %v", rev, err)
 	}
 	_, err = b.GetSession(ctx, plain.ID, t0)
@@ -322,10 +323,10 @@ func testDeleteSession(t *testing.T, b store.Backend) {
 	// Only the rotated session remains in the family; without ?family it alone goes.
 	second := newSession("12", t0, 10_000, t0+60_000)
 	mustCreate(t, b, second, nil, nil)
-	if rev, err := b.DeleteSession(ctx, second.ID, false, t0+2); err != nil || !revoked(rev, "12", "", 1, second.ID) {
+	if rev, err := b.DeleteSession(ctx, second.ID, store.Deletion{Now: t0 + 2}); err != nil || !revoked(rev, "12", "", 1, second.ID) {
 		t.Fatalf("delete one = %+v, %v", rev, err)
 	}
-	if rev, err := b.DeleteSession(ctx, res.Session.ID, true, t0+2); err != nil || !revoked(rev, "12", f.ID, 1, res.Session.ID) {
+	if rev, err := b.DeleteSession(ctx, res.Session.ID, store.Deletion{WithFamily: true, Now: t0 + 2}); err != nil || !revoked(rev, "12", f.ID, 1, res.Session.ID) {
 		t.Fatalf("delete with family = %+v, %v", rev, err)
 	}
 	_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: next, NewTokenHash: NewHash(), Now: t0 + 3, NewSession: rebuild(NewID(), t0+3, 10_000)})
@@ -335,7 +336,7 @@ func testDeleteSession(t *testing.T, b store.Backend) {
 
 	expired := newSession("12", t0, 10, t0+60_000)
 	mustCreate(t, b, expired, nil, nil)
-	_, err = b.DeleteSession(ctx, expired.ID, false, t0+10)
+	_, err = b.DeleteSession(ctx, expired.ID, store.Deletion{Now: t0 + 10})
 	wantErr(t, "delete expired", err, store.ErrNotFound)
 }
 
@@ -357,16 +358,16 @@ func testRevokeIdleExpired(t *testing.T, b store.Backend) {
 			want = nil
 		}
 		// Without the family there is nothing to revoke (and nothing is written).
-		_, err := b.DeleteSession(ctx, s.ID, false, now)
+		_, err := b.DeleteSession(ctx, s.ID, store.Deletion{Now: now})
 		wantErr(t, fmt.Sprintf("revoke expired session alone (swept=%v)", swept), err, store.ErrNotFound)
 
-		rev, err := b.DeleteSession(ctx, s.ID, true, now)
+		rev, err := b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Now: now})
 		if err != nil || !revoked(rev, "12", f.ID, 0, want...) {
 			t.Fatalf("revoke expired session with family (swept=%v) = %+v, %v; want family %s, sessions %v", swept, rev, err, f.ID, want)
 		}
 		_, err = b.RotateRefresh(ctx, store.Rotation{TokenHash: tok.Hash, NewTokenHash: NewHash(), Now: now + 1, NewSession: rebuild(NewID(), now+1, 10_000)})
 		wantErr(t, fmt.Sprintf("refresh after revoking an expired session (swept=%v)", swept), err, store.ErrNotFound)
-		_, err = b.DeleteSession(ctx, s.ID, true, now+1)
+		_, err = b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Now: now + 1})
 		wantErr(t, "second revoke", err, store.ErrNotFound)
 	}
 
@@ -374,9 +375,9 @@ func testRevokeIdleExpired(t *testing.T, b store.Backend) {
 	s := newSession("12", t0, 1000, t0+60_000)
 	f, tok := withFamily(s, t0+2000)
 	mustCreate(t, b, s, f, tok)
-	_, err := b.DeleteSession(ctx, s.ID, true, t0+2000)
+	_, err := b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Now: t0 + 2000})
 	wantErr(t, "revoke with an expired family", err, store.ErrNotFound)
-	_, err = b.DeleteSession(ctx, NewID(), true, t0)
+	_, err = b.DeleteSession(ctx, NewID(), store.Deletion{WithFamily: true, Now: t0})
 	wantErr(t, "revoke an id never seen", err, store.ErrNotFound)
 	mustGet(t, b, bystander.ID, t0+2000)
 	wantCount(t, b, 2) // the bystander and the last, expired session
@@ -403,11 +404,11 @@ func testRevokeRotatedAway(t *testing.T, b store.Backend) {
 	}
 	_, err = b.GetSession(ctx, a.ID, t0+3)
 	wantErr(t, "rotated-away session", err, store.ErrNotFound)
-	_, err = b.DeleteSession(ctx, a.ID, false, t0+3)
+	_, err = b.DeleteSession(ctx, a.ID, store.Deletion{Now: t0 + 3})
 	wantErr(t, "revoke rotated-away session alone", err, store.ErrNotFound)
 	mustGet(t, b, r2.Session.ID, t0+3) // the 404 wrote nothing
 
-	rev, err := b.DeleteSession(ctx, a.ID, true, t0+3)
+	rev, err := b.DeleteSession(ctx, a.ID, store.Deletion{WithFamily: true, Now: t0 + 3})
 	if err != nil || !revoked(rev, "12", f.ID, 1, r2.Session.ID) {
 		t.Fatalf("revoke rotated-away session with family = %+v, %v; want family %s, session %s", rev, err, f.ID, r2.Session.ID)
 	}
@@ -418,7 +419,7 @@ func testRevokeRotatedAway(t *testing.T, b store.Backend) {
 		wantErr(t, "refresh after revoke", err, store.ErrNotFound)
 	}
 	for _, id := range []string{a.ID, r1.Session.ID, r2.Session.ID} {
-		_, err = b.DeleteSession(ctx, id, true, t0+4)
+		_, err = b.DeleteSession(ctx, id, store.Deletion{WithFamily: true, Now: t0 + 4})
 		wantErr(t, "revoke again", err, store.ErrNotFound)
 	}
 	// The user's other login is untouched.
@@ -427,6 +428,84 @@ func testRevokeRotatedAway(t *testing.T, b store.Backend) {
 		t.Fatalf("other family after revoke: %v", err)
 	}
 	wantCount(t, b, 1)
+}
+
+// testRevokeOwner: with an owner, DeleteSession revokes only a session of that user or, for one
+// that is gone, a family of that user. Another user's answers ErrNotFound and writes nothing: its
+// session stays, its family's refresh token still mints.
+func testRevokeOwner(t *testing.T, b store.Backend) {
+	rotate := func(h string, now int64) (store.RotateResult, error) {
+		return b.RotateRefresh(ctx, store.Rotation{TokenHash: h, NewTokenHash: NewHash(), Now: now, NewSession: rebuild(NewID(), now, 10_000)})
+	}
+	// Another user's live session: not found, with or without the family.
+	live := newSession("12", t0, 60_000, t0+60_000)
+	lf, ltok := withFamily(live, t0+120_000)
+	mustCreate(t, b, live, lf, ltok)
+	for _, fam := range []bool{false, true} {
+		_, err := b.DeleteSession(ctx, live.ID, store.Deletion{WithFamily: fam, Owner: "13", Now: t0 + 1})
+		wantErr(t, fmt.Sprintf("revoke another user's live session (family=%v)", fam), err, store.ErrNotFound)
+	}
+	equalSession(t, mustGet(t, b, live.ID, t0+1), live)
+
+	// Another user's idled-out session (record stored or swept): not found, and its family lives
+	// on; then, rotated away, still not found; its owner revokes it with the same id.
+	for _, swept := range []bool{false, true} {
+		s := newSession("12", t0, 1000, t0+60_000)
+		f, tok := withFamily(s, t0+120_000)
+		mustCreate(t, b, s, f, tok)
+		now := t0 + 1000
+		if swept {
+			if _, err := b.Sweep(ctx, now, 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Owner: "13", Now: now})
+		wantErr(t, fmt.Sprintf("revoke another user's idled-out session (swept=%v)", swept), err, store.ErrNotFound)
+		res, err := rotate(tok.Hash, now+1)
+		if err != nil {
+			t.Fatalf("refresh after a refused revoke (swept=%v): %v", swept, err)
+		}
+		_, err = b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Owner: "13", Now: now + 2})
+		wantErr(t, fmt.Sprintf("revoke another user's rotated-away session (swept=%v)", swept), err, store.ErrNotFound)
+		mustGet(t, b, res.Session.ID, now+2)
+
+		rev, err := b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Owner: "12", Now: now + 2})
+		if err != nil || !revoked(rev, "12", f.ID, 1, res.Session.ID) {
+			t.Fatalf("owner revokes the rotated-away session (swept=%v) = %+v, %v", swept, rev, err)
+		}
+	}
+
+	// The owner's own idled-out session (stored or swept): the family is revoked.
+	for _, swept := range []bool{false, true} {
+		s := newSession("12", t0, 1000, t0+60_000)
+		f, tok := withFamily(s, t0+120_000)
+		mustCreate(t, b, s, f, tok)
+		now := t0 + 1000
+		want := []string{s.ID}
+		if swept {
+			if _, err := b.Sweep(ctx, now, 100); err != nil {
+				t.Fatal(err)
+			}
+			want = nil
+		}
+		_, err := b.DeleteSession(ctx, s.ID, store.Deletion{Owner: "12", Now: now})
+		wantErr(t, fmt.Sprintf("revoke own idled-out session alone (swept=%v)", swept), err, store.ErrNotFound)
+		rev, err := b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Owner: "12", Now: now})
+		if err != nil || !revoked(rev, "12", f.ID, 0, want...) {
+			t.Fatalf("revoke own idled-out session (swept=%v) = %+v, %v; want family %s, sessions %v", swept, rev, err, f.ID, want)
+		}
+		_, err = rotate(tok.Hash, now+1)
+		wantErr(t, fmt.Sprintf("refresh after revoking own idled-out session (swept=%v)", swept), err, store.ErrNotFound)
+	}
+
+	// The owner's live session, after all the refusals: still there, and revoked with its family.
+	rev, err := b.DeleteSession(ctx, live.ID, store.Deletion{WithFamily: true, Owner: "12", Now: t0 + 2000})
+	if err != nil || !revoked(rev, "12", lf.ID, 1, live.ID) {
+		t.Fatalf("revoke own live session = %+v, %v", rev, err)
+	}
+	_, err = rotate(ltok.Hash, t0+2001)
+	wantErr(t, "refresh after revoking own live session", err, store.ErrNotFound)
+	wantCount(t, b, 0)
 }
 
 func testSetUser(t *testing.T, b store.Backend) {
@@ -622,7 +701,7 @@ func testRotateReuse(t *testing.T, b store.Backend) {
 		t.Fatalf("second replay revoked = %+v", r3.Revoked)
 	}
 	// The spent tokens still name the first session, but its family is gone: nothing to revoke.
-	_, err = b.DeleteSession(ctx, s.ID, true, t0+4)
+	_, err = b.DeleteSession(ctx, s.ID, store.Deletion{WithFamily: true, Now: t0 + 4})
 	wantErr(t, "revoke with family after reuse", err, store.ErrNotFound)
 	mustGet(t, b, bystander.ID, t0+4)
 	if l, _ := b.ListUserSessions(ctx, "12", t0+4); len(l) != 1 {
@@ -783,7 +862,7 @@ func testConcurrentMixed(t *testing.T, b store.Backend) {
 					return
 				}
 				if i%2 == 0 {
-					if _, err := b.DeleteSession(ctx, s.ID, false, t0+1); err != nil {
+					if _, err := b.DeleteSession(ctx, s.ID, store.Deletion{Now: t0 + 1}); err != nil {
 						t.Error(err)
 						return
 					}
