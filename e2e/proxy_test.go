@@ -181,21 +181,21 @@ func TestFakeRawStrapiJWTRefused(t *testing.T) {
 	raw := s.fake.IssueJWT(fakeUsers[0])
 	n := s.fake.Received()
 	for _, host := range []string{"a.localhost", "b.localhost"} {
-		r := do(t, s.c, "GET", host, "/api/users/me", raw, nil)
+		r := do(t, s.c, "GET", host, "/api/articles", raw, nil)
 		expectError(t, r, 401, "UnauthorizedError", "raw Strapi JWT on "+host)
 	}
 	// A token in the proxy's shape signed with another key, and garbage, are refused the same way.
 	forged := harness.SignHS256(`{"alg":"HS256","typ":"JWT","kid":"0011223344556677"}`,
 		`{"iss":"strapi-access-proxy","sub":"1","sid":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","iat":1,"exp":9999999999}`, []byte("not-the-proxy-secret-0123456789abcdef"))
 	for _, tok := range []string{forged, "not-a-token"} {
-		r := do(t, s.c, "GET", "a.localhost", "/api/users/me", tok, nil)
+		r := do(t, s.c, "GET", "a.localhost", "/api/articles", tok, nil)
 		expectError(t, r, 401, "UnauthorizedError", "forged token")
 	}
 	if got := s.fake.Received(); got != n {
 		t.Fatalf("refused requests reached the upstream: %d new requests", got-n)
 	}
 	// The same JWT goes through a route without the plugin: the refusal above is the proxy's.
-	r := do(t, s.c, "GET", "plain.localhost", "/api/users/me", raw, nil)
+	r := do(t, s.c, "GET", "plain.localhost", "/api/articles", raw, nil)
 	expectStatus(t, r, 200, "raw JWT on the plain route")
 	if echoOf(t, r).Authorization != "Bearer "+raw {
 		t.Fatalf("plain route changed the Authorization header")
