@@ -61,15 +61,19 @@ func TestFakeRefreshParallel(t *testing.T) {
 			t.Fatalf("refresh %d: %s, want 200 or 401", i, r)
 		}
 	}
-	if len(winners) != 1 || refused != n-1 {
-		t.Fatalf("%d concurrent refreshes of one token: %d succeeded and %d were refused, want exactly 1 and %d", n, len(winners), refused, n-1)
+	// At most one rotation wins (the store's atomicity). The winner re-reads the user from Strapi
+	// before answering (revalidateEvery), and by then the losers' reuse has usually revoked the
+	// family: its answer is then 401 too.
+	if len(winners) > 1 || refused != n-len(winners) {
+		t.Fatalf("%d concurrent refreshes of one token: %d succeeded and %d were refused, want at most 1 and the rest", n, len(winners), refused)
 	}
-	w := winners[0]
-	checkProxyToken(t, w.JWT)
 	// The losers were reuses: the whole login is revoked, the winner's pair included.
-	expectError(t, do(t, s.c, "GET", host, "/api/articles", w.JWT, nil), 401, "UnauthorizedError", "the winner's token after the reuse")
+	for _, w := range winners {
+		checkProxyToken(t, w.JWT)
+		expectError(t, do(t, s.c, "GET", host, "/api/articles", w.JWT, nil), 401, "UnauthorizedError", "the winner's token after the reuse")
+		expectError(t, refreshOn(t, s.c, host, w.RefreshToken), 401, "UnauthorizedError", "the winner's refresh token after the reuse")
+	}
 	expectError(t, do(t, s.c, "GET", host, "/api/articles", first.JWT, nil), 401, "UnauthorizedError", "the login's token after the reuse")
-	expectError(t, refreshOn(t, s.c, host, w.RefreshToken), 401, "UnauthorizedError", "the winner's refresh token after the reuse")
 }
 
 // TestFakeRefreshBadInput: no body, bodies that are not a JSON object, a missing, mistyped or
