@@ -5,23 +5,29 @@ MODULE := github.com/strapi-access-proxy/accessproxy
 CACHE ?= $(or $(ACCESSPROXY_CACHE),$(HOME)/.cache/strapi-access-proxy)
 include scripts/versions.env
 YAEGI := $(shell go env GOPATH)/bin/yaegi
+# golangci-lint is built from the Go module proxy into a folder of its own per version.
+GOLANGCI_LINT := $(CACHE)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 FUZZTIME ?= 10s
 
 .PHONY: all lint test unit yaegi_test fuzz diff_test store_test prereqs e2e demo bench tools clean
 
 all: lint test
 
-tools: $(YAEGI)
+tools: $(YAEGI) $(GOLANGCI_LINT)
+
+$(GOLANGCI_LINT):
+	GOFLAGS= GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 $(YAEGI):
 	GOFLAGS= go install github.com/traefik/yaegi/cmd/yaegi@$(YAEGI_VERSION)
 
-lint:
+# Lint fails when it cannot run: `make tools` installs the pinned golangci-lint.
+lint: $(GOLANGCI_LINT)
 	@gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	go vet ./...
-	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: go vet only"; fi
+	$(GOLANGCI_LINT) run ./...
 	cd e2e && go vet ./...
-	$(MAKE) -C sessionstore lint
+	$(MAKE) -C sessionstore lint GOLANGCI_LINT=$(GOLANGCI_LINT)
 
 # Every test: plugin unit tests (go and yaegi), short fuzz runs, the session store, the e2e suite.
 test: unit yaegi_test fuzz diff_test store_test e2e

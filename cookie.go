@@ -25,7 +25,8 @@ func (m *Middleware) setSessionCookie(rw http.ResponseWriter, token string, sess
 		return
 	}
 	maxAge := int((sess.AbsoluteExpiresAt - m.clock.nowMs()) / 1000)
-	c := &http.Cookie{Name: m.s.cookie.Name, Value: token, Path: "/", Domain: m.s.cookie.Domain, MaxAge: maxAge,
+	// Secure is cookie.secure (default true; off only for plain-HTTP development).
+	c := &http.Cookie{Name: m.s.cookie.Name, Value: token, Path: "/", Domain: m.s.cookie.Domain, MaxAge: maxAge, //nolint:gosec // Secure follows cookie.secure (default true)
 		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}
 	rw.Header().Add("Set-Cookie", c.String())
 }
@@ -34,7 +35,7 @@ func (m *Middleware) clearSessionCookie(rw http.ResponseWriter) {
 	if !m.s.cookie.Enabled {
 		return
 	}
-	c := &http.Cookie{Name: m.s.cookie.Name, Value: "", Path: "/", Domain: m.s.cookie.Domain, MaxAge: -1,
+	c := &http.Cookie{Name: m.s.cookie.Name, Value: "", Path: "/", Domain: m.s.cookie.Domain, MaxAge: -1, //nolint:gosec // Secure follows cookie.secure (default true)
 		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}
 	rw.Header().Add("Set-Cookie", c.String())
 }

@@ -49,7 +49,7 @@ var graphQLJSONTypes = map[string]bool{
 
 // graphQLJWTMutations are the users-permissions mutations whose payload carries Strapi's JWT, with
 // the route (below apiPrefix) that does the same through the proxy.
-var graphQLJWTMutations = map[string]string{
+var graphQLJWTMutations = map[string]string{ //nolint:gosec // route hints, not credentials
 	"login":             "POST %s/auth/local",
 	"register":          "POST %s/auth/local/register",
 	"resetPassword":     "POST %s/auth/reset-password",

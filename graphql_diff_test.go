@@ -62,10 +62,10 @@ func TestGraphQLParity(t *testing.T) {
 			_ = enc.Encode(printGQL(doc))
 			got = strings.TrimSpace(b.String())
 		}
-		switch {
-		case got == want:
+		switch got {
+		case want:
 			same++
-		case got == "ERR":
+		case "ERR":
 			stricter++
 		default:
 			t.Errorf("%q:\n  proxy      %s\n  graphql-js %s", src, got, want)

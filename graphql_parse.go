@@ -65,8 +65,6 @@ func isGQLNameStart(c byte) bool {
 	return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
 }
 
-func isGQLNameContinue(c byte) bool { return isGQLNameStart(c) || (c >= '0' && c <= '9') }
-
 func isGQLDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isGQLHex(c byte) bool {
@@ -85,6 +83,8 @@ func (l *gqlLexer) byteAt(i int) int {
 
 // all reads every token of the document, ending with gqlEOF. It is one loop on purpose: under
 // Yaegi a call costs more than the work of most tokens.
+//
+//nolint:gocyclo // a lexer: one switch over the next byte
 func (l *gqlLexer) all() ([]gqlToken, error) {
 	var out []gqlToken
 	src := l.src
@@ -189,7 +189,7 @@ func (l *gqlLexer) number() (gqlToken, error) {
 	}
 	if l.byteAt(l.pos) == '0' {
 		l.pos++
-		if c := l.byteAt(l.pos); c >= 0 && isGQLDigit(byte(c)) {
+		if c := l.byteAt(l.pos); c >= 0 && isGQLDigit(byte(c)) { //nolint:gosec // c >= 0 is a byte
 			return gqlToken{}, l.fail("invalid number, unexpected digit after 0", l.pos)
 		}
 	} else if err := l.digits(); err != nil {
@@ -212,7 +212,7 @@ func (l *gqlLexer) number() (gqlToken, error) {
 			return gqlToken{}, err
 		}
 	}
-	if c := l.byteAt(l.pos); c == '.' || (c >= 0 && isGQLNameStart(byte(c))) {
+	if c := l.byteAt(l.pos); c == '.' || (c >= 0 && isGQLNameStart(byte(c))) { //nolint:gosec // c >= 0 is a byte
 		return gqlToken{}, l.fail("invalid number", l.pos)
 	}
 	return gqlToken{kind: kind, text: l.src[start:l.pos], at: start}, nil
@@ -246,13 +246,15 @@ func (l *gqlLexer) str() (gqlToken, error) {
 }
 
 // escape checks the escape sequence at l.pos and moves past it.
+//
+//nolint:gocyclo // one case per escape the spec allows
 func (l *gqlLexer) escape() error {
 	at := l.pos
 	c := l.byteAt(at + 1)
 	if c < 0 {
 		return l.fail("unterminated string", at)
 	}
-	if strings.IndexByte(`"\/bfnrt`, byte(c)) >= 0 {
+	if strings.IndexByte(`"\/bfnrt`, byte(c)) >= 0 { //nolint:gosec // c >= 0 here: a byte
 		l.pos += 2
 		return nil
 	}
@@ -801,9 +803,10 @@ func (p *gqlParser) value(constant bool) (int, error) {
 		v.plain = !p.tok.escaped
 		v.block = k == gqlBlockString
 	case gqlName:
-		if v.text == "true" || v.text == "false" {
+		switch v.text {
+		case "true", "false":
 			v.kind = gqlBoolVal
-		} else if v.text == "null" {
+		case "null":
 			v.kind = gqlNullVal
 		}
 	default:

@@ -42,15 +42,6 @@ func isNormalPath(p string) bool {
 	return len(p) == 1 || p[len(p)-1] != '/'
 }
 
-// isProviderCallback matches Strapi's `/api/auth/:provider/callback`.
-func isProviderCallback(p string) bool {
-	if !strings.HasPrefix(p, "/api/auth/") || !strings.HasSuffix(p, "/callback") {
-		return false
-	}
-	provider := p[len("/api/auth/") : len(p)-len("/callback")]
-	return provider != "" && strings.IndexByte(provider, '/') < 0
-}
-
 // hasPathPrefix reports whether p is prefix or lies below it, on a segment boundary.
 func hasPathPrefix(p, prefix string) bool {
 	if prefix == "/" {

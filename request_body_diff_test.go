@@ -364,6 +364,7 @@ func (e *strapiBodyEcho) ask(wire []byte) (nodeAnswer, error) {
 	if err != nil {
 		return nodeAnswer{}, fmt.Errorf("reading the answer: %w", err)
 	}
+	defer func() { _ = resp.Body.Close() }()
 	raw := parityReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return nodeAnswer{OK: false, Status: resp.StatusCode}, nil

@@ -29,6 +29,7 @@ type admin interface {
 
 var errNoSession = errors.New("no live session or refresh family with that id")
 
+//nolint:funlen // the CLI's flag table and dispatch, read top to bottom
 func runAdmin(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
 		return failf(stderr, exitUsage, "usage: sessionstore sessions list --user ID | sessions revoke --user ID|--session ID")

@@ -167,7 +167,7 @@ func readCount(tx *bbolt.Tx) int64 {
 	if len(v) != 8 {
 		return 0
 	}
-	return int64(binary.BigEndian.Uint64(v))
+	return int64(binary.BigEndian.Uint64(v)) //nolint:gosec // written from an int64 by this file
 }
 
 func addCount(tx *bbolt.Tx, delta int64) error {
@@ -187,7 +187,7 @@ func expOf(k []byte) int64 {
 	if len(k) < 8 {
 		return 0
 	}
-	return int64(binary.BigEndian.Uint64(k))
+	return int64(binary.BigEndian.Uint64(k)) //nolint:gosec // written from an int64 by this file
 }
 
 // pairKey joins an owner and an id; owners (user ids, family ids) never contain 0x00.

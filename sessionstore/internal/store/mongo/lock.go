@@ -76,7 +76,7 @@ func (s *Store) withLock(ctx context.Context, name string, fn func() error) erro
 		select {
 		case <-ctx.Done():
 			return wrap(ctx.Err())
-		case <-time.After(backoff + rand.N(backoff)):
+		case <-time.After(backoff + rand.N(backoff)): //nolint:gosec // jitter, not a secret
 		}
 		backoff = min(backoff*2, 16*time.Millisecond)
 	}
