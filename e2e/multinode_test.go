@@ -249,123 +249,138 @@ func TestMultiNode(t *testing.T) {
 	n1, n2 := cl.n1, cl.n2
 	ann, ben, cat, dan := mnUsers[0], mnUsers[1], mnUsers[2], mnUsers[3]
 
-	step := func(name string) func() {
-		s := time.Now()
-		t.Logf("---- %s", name)
-		return func() { t.Logf("     %s: %v", name, time.Since(s).Round(time.Millisecond)) }
+	// The steps run in order, each as a subtest that builds on the ones before: the first that fails
+	// ends the test (later ones would only report its consequences).
+	step := func(name string, f func(t *testing.T)) bool {
+		return t.Run(name, func(st *testing.T) {
+			cl.t = st
+			defer func() { cl.t = t }()
+			f(st)
+		})
 	}
+	// What the steps hand on to later ones.
+	var tokA, jwtA, tokOld, jwtOld, tokB, jwtB string
 
 	// 1. Login through Traefik 1, the token through Traefik 2: the upstream gets that login's Strapi JWT.
-	done := step("1: login on node 1, use on node 2")
-	tokA, jwtA, _ := cl.login(n1, "app.localhost", ann, nil)
-	cl.use(n2, tokA, jwtA, "node-1 token")
-	cl.use(n1, tokA, jwtA, "node-1 token") // cached on node 1 now, for step 2
-	done()
+	if !step("1 login on node 1, use on node 2", func(t *testing.T) {
+		tokA, jwtA, _ = cl.login(n1, "app.localhost", ann, nil)
+		cl.use(n2, tokA, jwtA, "node-1 token")
+		cl.use(n1, tokA, jwtA, "node-1 token") // cached on node 1 now, for step 2
+	}) {
+		return
+	}
 
 	// 2. Logout through Traefik 2 → refused on Traefik 1 once its cacheTTL has passed.
-	done = step("2: logout on node 2, refused on node 1 after cacheTTL")
-	logoutAt := time.Now()
-	r := do(t, n2.c, "POST", "app.localhost", "/api/auth/logout", tokA, nil)
-	expectStatus(t, r, 200, "logout through traefik2")
-	if m := r.JSON(); m == nil || m["ok"] != true {
-		t.Fatalf("logout answered %s, want {\"ok\":true}", r)
+	if !step("2 logout on node 2, refused on node 1 after cacheTTL", func(t *testing.T) {
+		logoutAt := time.Now()
+		r := do(t, n2.c, "POST", "app.localhost", "/api/auth/logout", tokA, nil)
+		expectStatus(t, r, 200, "logout through traefik2")
+		if m := r.JSON(); m == nil || m["ok"] != true {
+			t.Fatalf("logout answered %s, want {\"ok\":true}", r)
+		}
+		// Right after the logout node 1 may still serve its cached copy (up to cacheTTL): not asserted.
+		r = do(t, n1.c, "GET", "app.localhost", "/api/articles", tokA, nil)
+		t.Logf("node 1 right after the logout on node 2 (%v later): %d (either is allowed within cacheTTL %v)",
+			time.Since(logoutAt).Round(time.Millisecond), r.Status, mnCacheTTL)
+		time.Sleep(time.Until(logoutAt.Add(mnCacheTTL + 500*time.Millisecond)))
+		cl.refused(n1, tokA, 401, "UnauthorizedError", "logged-out token after cacheTTL")
+		cl.refused(n2, tokA, 401, "UnauthorizedError", "logged-out token")
+	}) {
+		return
 	}
-	// Right after the logout node 1 may still serve its cached copy (up to cacheTTL): not asserted.
-	r = do(t, n1.c, "GET", "app.localhost", "/api/articles", tokA, nil)
-	t.Logf("node 1 right after the logout on node 2 (%v later): %d (either is allowed within cacheTTL %v)",
-		time.Since(logoutAt).Round(time.Millisecond), r.Status, mnCacheTTL)
-	time.Sleep(time.Until(logoutAt.Add(mnCacheTTL + 500*time.Millisecond)))
-	cl.refused(n1, tokA, 401, "UnauthorizedError", "logged-out token after cacheTTL")
-	cl.refused(n2, tokA, 401, "UnauthorizedError", "logged-out token")
-	done()
 
 	// Login counters live in the shared database: a lockout and a rate limit counted across nodes.
-	done = step("lockout and login rate limit across the nodes")
-	cl.loginRefused(n1, "lock.localhost", ben, "wrong-1", 400, "ValidationError", "ben's 1st failed login")
-	cl.loginRefused(n2, "lock.localhost", ben, "wrong-2", 400, "ValidationError", "ben's 2nd failed login")
-	logins := cl.fake.Logins()
-	for _, n := range []*mnNode{n1, n2} {
-		// One failure per node: only a cluster-wide count reaches the threshold of 2.
-		r := cl.loginRefused(n, "lock.localhost", ben, ben.Password, 429, "RateLimitError", "ben locked, right password")
-		if r.Header.Get("Retry-After") == "" {
-			t.Fatalf("429 through %s without Retry-After", n.name)
+	if !step("lockout and login rate limit across the nodes", func(t *testing.T) {
+		cl.loginRefused(n1, "lock.localhost", ben, "wrong-1", 400, "ValidationError", "ben's 1st failed login")
+		cl.loginRefused(n2, "lock.localhost", ben, "wrong-2", 400, "ValidationError", "ben's 2nd failed login")
+		logins := cl.fake.Logins()
+		for _, n := range []*mnNode{n1, n2} {
+			// One failure per node: only a cluster-wide count reaches the threshold of 2.
+			r := cl.loginRefused(n, "lock.localhost", ben, ben.Password, 429, "RateLimitError", "ben locked, right password")
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 through %s without Retry-After", n.name)
+			}
 		}
+		if cl.fake.Logins() != logins {
+			t.Fatalf("a locked login reached Strapi")
+		}
+		// 3 logins a minute per client address: node 1, node 2, node 1 pass; the 4th (node 2) is refused,
+		// which only a shared counter does (node 2 alone has seen 1).
+		for i, n := range []*mnNode{n1, n2, n1} {
+			r := do(t, n.c, "POST", "rl.localhost", "/api/auth/local", "", map[string]string{"identifier": cat.Username, "password": cat.Password})
+			expectStatus(t, r, 200, fmt.Sprintf("rate-limited route, login %d through %s", i+1, n.name))
+		}
+		r := cl.loginRefused(n2, "rl.localhost", cat, cat.Password, 429, "RateLimitError", "4th login in a minute")
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatalf("429 without Retry-After")
+		}
+	}) {
+		return
 	}
-	if cl.fake.Logins() != logins {
-		t.Fatalf("a locked login reached Strapi")
-	}
-	// 3 logins a minute per client address: node 1, node 2, node 1 pass; the 4th (node 2) is refused,
-	// which only a shared counter does (node 2 alone has seen 1).
-	for i, n := range []*mnNode{n1, n2, n1} {
-		r := do(t, n.c, "POST", "rl.localhost", "/api/auth/local", "", map[string]string{"identifier": cat.Username, "password": cat.Password})
-		expectStatus(t, r, 200, fmt.Sprintf("rate-limited route, login %d through %s", i+1, n.name))
-	}
-	r = cl.loginRefused(n2, "rl.localhost", cat, cat.Password, 429, "RateLimitError", "4th login in a minute")
-	if r.Header.Get("Retry-After") == "" {
-		t.Fatalf("429 without Retry-After")
-	}
-	done()
 
 	// Refresh rotation across the nodes: rotated on node 2, the new token works on node 1, the spent
 	// one reused on node 1 revokes the login everywhere.
-	done = step("refresh rotation across the nodes")
-	tokD, jwtD, r := cl.login(n1, "app.localhost", dan, map[string]any{"requestRefresh": true})
-	var rt0 struct {
-		RefreshToken string `json:"refreshToken"`
+	if !step("refresh rotation across the nodes", func(t *testing.T) {
+		tokD, jwtD, r := cl.login(n1, "app.localhost", dan, map[string]any{"requestRefresh": true})
+		var rt0 struct {
+			RefreshToken string `json:"refreshToken"`
+		}
+		if json.Unmarshal(r.Body, &rt0) != nil || !strings.HasPrefix(rt0.RefreshToken, "apr_") {
+			t.Fatalf("login with requestRefresh through traefik1: no proxy refresh token in %s", r)
+		}
+		r = do(t, n2.c, "POST", "app.localhost", "/api/auth/local/refresh", "", map[string]string{"refreshToken": rt0.RefreshToken})
+		expectStatus(t, r, 200, "refresh through traefik2 with node 1's refresh token")
+		var rt1 struct {
+			JWT          string `json:"jwt"`
+			RefreshToken string `json:"refreshToken"`
+		}
+		if json.Unmarshal(r.Body, &rt1) != nil || rt1.JWT == "" || rt1.JWT == tokD ||
+			!strings.HasPrefix(rt1.RefreshToken, "apr_") || rt1.RefreshToken == rt0.RefreshToken {
+			t.Fatalf("refresh through traefik2 answered %s: want a new jwt and a new refresh token", r)
+		}
+		checkProxyToken(t, rt1.JWT)
+		cl.use(n1, rt1.JWT, jwtD, "token refreshed on node 2")
+		r = do(t, n1.c, "POST", "app.localhost", "/api/auth/local/refresh", "", map[string]string{"refreshToken": rt0.RefreshToken})
+		expectError(t, r, 401, "UnauthorizedError", "spent refresh token reused through traefik1")
+		reusedAt := time.Now()
+		r = do(t, n2.c, "POST", "app.localhost", "/api/auth/local/refresh", "", map[string]string{"refreshToken": rt1.RefreshToken})
+		expectError(t, r, 401, "UnauthorizedError", "refresh token of the revoked login through traefik2")
+		time.Sleep(time.Until(reusedAt.Add(mnCacheTTL + 500*time.Millisecond)))
+		cl.refused(n1, rt1.JWT, 401, "UnauthorizedError", "token of the revoked login")
+		cl.refused(n2, rt1.JWT, 401, "UnauthorizedError", "token of the revoked login")
+	}) {
+		return
 	}
-	if json.Unmarshal(r.Body, &rt0) != nil || !strings.HasPrefix(rt0.RefreshToken, "apr_") {
-		t.Fatalf("login with requestRefresh through traefik1: no proxy refresh token in %s", r)
-	}
-	r = do(t, n2.c, "POST", "app.localhost", "/api/auth/local/refresh", "", map[string]string{"refreshToken": rt0.RefreshToken})
-	expectStatus(t, r, 200, "refresh through traefik2 with node 1's refresh token")
-	var rt1 struct {
-		JWT          string `json:"jwt"`
-		RefreshToken string `json:"refreshToken"`
-	}
-	if json.Unmarshal(r.Body, &rt1) != nil || rt1.JWT == "" || rt1.JWT == tokD ||
-		!strings.HasPrefix(rt1.RefreshToken, "apr_") || rt1.RefreshToken == rt0.RefreshToken {
-		t.Fatalf("refresh through traefik2 answered %s: want a new jwt and a new refresh token", r)
-	}
-	checkProxyToken(t, rt1.JWT)
-	cl.use(n1, rt1.JWT, jwtD, "token refreshed on node 2")
-	r = do(t, n1.c, "POST", "app.localhost", "/api/auth/local/refresh", "", map[string]string{"refreshToken": rt0.RefreshToken})
-	expectError(t, r, 401, "UnauthorizedError", "spent refresh token reused through traefik1")
-	reusedAt := time.Now()
-	r = do(t, n2.c, "POST", "app.localhost", "/api/auth/local/refresh", "", map[string]string{"refreshToken": rt1.RefreshToken})
-	expectError(t, r, 401, "UnauthorizedError", "refresh token of the revoked login through traefik2")
-	time.Sleep(time.Until(reusedAt.Add(mnCacheTTL + 500*time.Millisecond)))
-	cl.refused(n1, rt1.JWT, 401, "UnauthorizedError", "token of the revoked login")
-	cl.refused(n2, rt1.JWT, 401, "UnauthorizedError", "token of the revoked login")
-	done()
 
 	// 3. SIGKILL store 1: node 2 keeps working; node 1 fails closed (503) on what is not cached.
-	done = step("3: store 1 killed")
-	tokOld, jwtOld, _ := cl.login(n2, "app.localhost", ann, nil) // a session of before the kill
-	cl.use(n1, tokOld, jwtOld, "session of before the store kill")
-	n1.store.Kill()
-	if !n1.store.Proc().Exited() {
-		t.Fatalf("store 1 still runs after SIGKILL")
+	if !step("3 store 1 killed", func(t *testing.T) {
+		tokOld, jwtOld, _ = cl.login(n2, "app.localhost", ann, nil) // a session of before the kill
+		cl.use(n1, tokOld, jwtOld, "session of before the store kill")
+		n1.store.Kill()
+		if !n1.store.Proc().Exited() {
+			t.Fatalf("store 1 still runs after SIGKILL")
+		}
+		killedAt := time.Now()
+		tokB, jwtB, _ = cl.login(n2, "app.localhost", ann, nil)
+		cl.use(n2, tokB, jwtB, "new login while store 1 is dead")
+		cl.refused(n1, tokB, 503, "ServiceUnavailableError", "uncached token while store 1 is dead")
+		cl.loginRefused(n1, "app.localhost", ann, ann.Password, 503, "ServiceUnavailableError", "login while store 1 is dead")
+		time.Sleep(time.Until(killedAt.Add(mnCacheTTL + 500*time.Millisecond)))
+		cl.refused(n1, tokOld, 503, "ServiceUnavailableError", "token no longer cached, store 1 dead")
+		cl.use(n2, tokOld, jwtOld, "session of before the store kill, other node")
+		// Store 1 back (a new process on the same database): what node 2 created while it was dead is there.
+		if err := n1.store.Restart(); err != nil {
+			t.Fatalf("restarting store 1: %v", err)
+		}
+		cl.use(n1, tokB, jwtB, "session made on node 2 while store 1 was dead, store 1 restarted")
+	}) {
+		return
 	}
-	killedAt := time.Now()
-	tokB, jwtB, _ := cl.login(n2, "app.localhost", ann, nil)
-	cl.use(n2, tokB, jwtB, "new login while store 1 is dead")
-	cl.refused(n1, tokB, 503, "ServiceUnavailableError", "uncached token while store 1 is dead")
-	cl.loginRefused(n1, "app.localhost", ann, ann.Password, 503, "ServiceUnavailableError", "login while store 1 is dead")
-	time.Sleep(time.Until(killedAt.Add(mnCacheTTL + 500*time.Millisecond)))
-	cl.refused(n1, tokOld, 503, "ServiceUnavailableError", "token no longer cached, store 1 dead")
-	cl.use(n2, tokOld, jwtOld, "session of before the store kill, other node")
-	// Store 1 back (a new process on the same database): what node 2 created while it was dead is there.
-	if err := n1.store.Restart(); err != nil {
-		t.Fatalf("restarting store 1: %v", err)
-	}
-	cl.use(n1, tokB, jwtB, "session made on node 2 while store 1 was dead, store 1 restarted")
-	done()
 
 	// 4. Restart the database under the running stores.
 	if cl.ferret == nil {
-		t.Logf("step 4 (database restart) skipped: ACCESSPROXY_TEST_MONGO_URI points at a MongoDB this test does not run, so it cannot restart it")
-	} else {
-		done = step("4: database restart")
+		t.Logf("step 4 (database restart) left out: ACCESSPROXY_TEST_MONGO_URI points at a MongoDB this test does not run, so it cannot restart it")
+	} else if !step("4 database restart", func(t *testing.T) {
 		tokPre, jwtPre, _ := cl.login(n1, "app.localhost", dan, nil)
 		cl.use(n2, tokPre, jwtPre, "session of before the database outage")
 		pid1, pid2 := n1.store.Proc().Pid(), n2.store.Proc().Pid()
@@ -456,7 +471,8 @@ func TestMultiNode(t *testing.T) {
 					i+1, n.store.Proc().Pid(), n.store.Proc().Exited(), pid)
 			}
 		}
-		done()
+	}) {
+		return
 	}
 
 	for _, n := range []*mnNode{n1, n2} {
