@@ -1,7 +1,10 @@
 package accessproxy
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,5 +56,60 @@ func TestRememberSkipsRevokedEntry(t *testing.T) {
 	m.fastMu.RUnlock()
 	if n != 0 {
 		t.Fatal("an entry read before its session's revocation was remembered on the fast path")
+	}
+}
+
+func TestStoreDownFailsClosed(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "0s" })
+	tok := hs.login("a.localhost")
+	hs.store.setDown(true)
+	seen := len(hs.strapi.seen)
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("request with the store down: %d", rec.Code)
+	}
+	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`)
+	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), hs.strapi.jwt) {
+		t.Fatalf("login with the store down: %d %s", rec.Code, rec.Body.String())
+	}
+	if len(hs.strapi.seen) != seen { // without rate-limit counters not even the login attempt goes through
+		t.Fatalf("a request was forwarded with the store down")
+	}
+}
+
+func TestStoreSlowFailsClosed(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+	}))
+	defer slow.Close()
+	hs := newHarness(t, func(c *Config) { c.StoreTimeout = "100ms" })
+	tok := hs.login("a.localhost")
+	cfg := CreateConfig()
+	cfg.Secret, cfg.StoreURL, cfg.StoreToken, cfg.StoreTimeout = testSecret, slow.URL, testStoreToken, "100ms"
+	h, err := New(context.Background(), hs.strapi, cfg, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/users/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || time.Since(start) > 400*time.Millisecond {
+		t.Fatalf("%d after %v", rec.Code, time.Since(start))
+	}
+}
+
+func TestRevokedSessionRefusedAfterCacheTTL(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "200ms" })
+	tok := hs.login("a.localhost")
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
+		t.Fatal(rec.Code)
+	}
+	hs.store.mu.Lock()
+	hs.store.sessions = map[string]*storeSession{}
+	hs.store.mu.Unlock()
+	hs.advance(250 * time.Millisecond)
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("revoked session: %d", rec.Code)
 	}
 }

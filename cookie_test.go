@@ -88,3 +88,55 @@ func TestLoginWithStaleCredential(t *testing.T) {
 		}
 	}
 }
+
+func TestCookieModeAndCSRF(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.Cookie.Enabled = true })
+	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/local", "", `{"identifier":"ann","password":"right"}`)
+	var cookie *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "ap_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.MaxAge <= 0 {
+		t.Fatalf("cookie %+v", cookie)
+	}
+	if cookie.Value != decodeMap(t, rec)["jwt"] {
+		t.Fatal("cookie must carry the proxy token")
+	}
+	send := func(method, origin string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "http://a.localhost/api/articles", nil)
+		req.AddCookie(cookie)
+		req.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec = send(http.MethodGet, "")
+	if rec.Code != http.StatusOK || decodeMap(t, rec)["authorization"] != "Bearer "+hs.strapi.jwt {
+		t.Fatalf("GET with cookie: %d %s", rec.Code, rec.Body.String())
+	}
+	last := hs.strapi.seen[len(hs.strapi.seen)-1]
+	if strings.Contains(last.Header.Get("Cookie"), "ap_session") || !strings.Contains(last.Header.Get("Cookie"), "theme=dark") {
+		t.Fatalf("upstream Cookie header %q", last.Header.Get("Cookie"))
+	}
+	if rec := send(http.MethodPost, ""); rec.Code != http.StatusForbidden {
+		t.Fatalf("POST by cookie without Origin: %d", rec.Code)
+	}
+	if rec := send(http.MethodPost, "https://evil.example.org"); rec.Code != http.StatusForbidden {
+		t.Fatalf("POST by cookie from a foreign origin: %d", rec.Code)
+	}
+	if rec := send(http.MethodPost, "https://a.localhost"); rec.Code != http.StatusOK {
+		t.Fatalf("POST by cookie from the audience: %d", rec.Code)
+	}
+	req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/logout", nil)
+	req.AddCookie(cookie)
+	rec = httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("logout by cookie: %d %v", rec.Code, rec.Header())
+	}
+}

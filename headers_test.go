@@ -52,3 +52,23 @@ func TestSeparatorSpellings(t *testing.T) {
 		t.Errorf("%d spellings: %v", len(got), got)
 	}
 }
+
+func TestIdentityAndSecretHeaders(t *testing.T) {
+	hs := newHarness(t, func(c *Config) {
+		c.UpstreamHeaders = map[string]string{"X-Api-Key": "server-side-key"}
+	})
+	req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/articles", nil)
+	req.Header.Set(headerUserID, "1")
+	req.Header.Set(headerSessionID, "forged")
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	echo := decodeMap(t, rec)
+	if echo["apiKey"] != "" || echo["userId"] != "" || echo["sessionId"] != "" {
+		t.Fatalf("anonymous request got %v", echo)
+	}
+	tok := hs.login("a.localhost")
+	echo = decodeMap(t, hs.do(http.MethodGet, "a.localhost", "/api/articles", tok, ""))
+	if echo["apiKey"] != "server-side-key" || echo["userId"] != "" {
+		t.Fatalf("authenticated request got %v (identity headers are off)", echo)
+	}
+}

@@ -1,7 +1,10 @@
 package accessproxy
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -178,4 +181,30 @@ func strayBit(token string) string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	i := strings.IndexByte(alphabet, token[len(token)-1])
 	return token[:len(token)-1] + string(alphabet[i^1])
+}
+
+func TestKeyRotationThroughTheMiddleware(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.Secret = testSecretPrev })
+	oldTok := hs.login("a.localhost")
+	cfg := CreateConfig()
+	cfg.Secret, cfg.PreviousSecrets, cfg.StoreURL, cfg.StoreToken = testSecret, []string{testSecretPrev}, hs.store.srv.URL, testStoreToken
+	rotated, err := New(context.Background(), hs.strapi, cfg, "rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(h http.Handler, tok string) int {
+		req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/users/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := get(rotated, oldTok); code != http.StatusOK {
+		t.Fatalf("token of the previous secret: %d", code)
+	}
+	cfg.PreviousSecrets = nil
+	dropped, _ := New(context.Background(), hs.strapi, cfg, "dropped")
+	if code := get(dropped, oldTok); code != http.StatusUnauthorized {
+		t.Fatalf("token of a dropped secret: %d", code)
+	}
 }

@@ -37,3 +37,28 @@ func TestUsersAPISelfOnly(t *testing.T) {
 		t.Fatalf("the audience stays out of reach with usersApiSelfOnly false: %d", rec.Code)
 	}
 }
+
+func TestUsersAPICannotChangeAudience(t *testing.T) {
+	hs := newHarness(t, nil)
+	tok := hs.login("a.localhost")
+	hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "") // warm: the fast path must not skip the check
+	seen := len(hs.strapi.seen)
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodPut, "/api/users/7", `{"audience":"*"}`},
+		{http.MethodPut, "/API/Users/7", `{"username":"x","audience":"*.localhost"}`},
+		{http.MethodPost, "/api/users", `{"username":"y","audience":"*"}`},
+	} {
+		if rec := hs.do(tc.method, "a.localhost", tc.path, tok, tc.body); rec.Code != http.StatusBadRequest {
+			t.Errorf("%s %s: %d", tc.method, tc.path, rec.Code)
+		}
+	}
+	if len(hs.strapi.seen) != seen {
+		t.Fatal("an audience change reached Strapi")
+	}
+	if rec := hs.do(http.MethodPut, "a.localhost", "/api/users/7", tok, `{"username":"ann2"}`); rec.Code != http.StatusOK {
+		t.Fatalf("an ordinary profile update: %d", rec.Code)
+	}
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusOK {
+		t.Fatalf("GET on the users API: %d", rec.Code)
+	}
+}
