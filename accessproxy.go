@@ -144,7 +144,11 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 			return
 		}
 		if !hasPathPrefix(p, r.prefix) && (r.graphql == "" || !hasPathPrefix(p, r.graphql)) {
-			// The admin channel: Strapi's admin panel and its own admin JWTs, untouched.
+			// The admin channel: Strapi's admin panel and its own admin JWTs, untouched, but for
+			// the proxy's cookie (a browser sends it along to every path of the host).
+			if m.s.cookie.Enabled {
+				m.takeSessionCookie(req)
+			}
 			m.next.ServeHTTP(rw, req)
 			return
 		}

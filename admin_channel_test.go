@@ -53,3 +53,29 @@ func TestDeepAndRootBlockedPaths(t *testing.T) {
 		}
 	}
 }
+
+// The admin channel passes Strapi's admin JWTs untouched, but never the proxy's cookie.
+func TestAdminChannelUntouchedButForTheCookie(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.Cookie.Enabled = true })
+	tok := hs.login("a.localhost")
+	req := httptest.NewRequest(http.MethodGet, "http://a.localhost/admin/users/me", nil)
+	req.RemoteAddr = "127.0.0.1:4000"
+	req.Header.Set("Authorization", "Bearer admin-jwt-of-strapi")
+	req.Header.Set("Cookie", "ap_session="+tok+"; theme=dark")
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	up := hs.strapi.last()
+	if rec.Code != http.StatusOK || up.Header.Get("Authorization") != "Bearer admin-jwt-of-strapi" {
+		t.Fatalf("admin call: %d, upstream Authorization %q", rec.Code, up.Header.Get("Authorization"))
+	}
+	if c := up.Header.Get("Cookie"); strings.Contains(c, "ap_session") || !strings.Contains(c, "theme=dark") {
+		t.Fatalf("upstream Cookie %q", c)
+	}
+	req = httptest.NewRequest(http.MethodGet, "http://a.localhost/admin/users/me", nil)
+	req.RemoteAddr = "192.0.2.7:4000"
+	rec = httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("admin path from outside adminAllowFrom: %d", rec.Code)
+	}
+}
