@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,14 @@ type StrapiOptions struct {
 	Port            int      // 0 = a free port
 	ExtraEnv        []string // more KEY=VALUE
 	ScriptLog       io.Writer
+
+	// AdminEmail and AdminPassword: a Strapi admin (super admin) created at bootstrap
+	// (E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD), for the admin-channel tests; both or neither.
+	AdminEmail    string
+	AdminPassword string
+	// AuthenticatedGrants are more Content API action uids granted to the Authenticated role at
+	// bootstrap (E2E_AUTHENTICATED_GRANTS), e.g. "plugin::users-permissions.user.update".
+	AuthenticatedGrants []string
 }
 
 // Strapi is a running Strapi 5.
@@ -37,6 +46,9 @@ type Strapi struct {
 	AppDir    string
 	JWTSecret string
 	Users     []StrapiUser
+	// The admin created at bootstrap (StrapiOptions.AdminEmail/AdminPassword), if any.
+	AdminEmail    string
+	AdminPassword string
 
 	env  *Env
 	proc *Proc
@@ -53,7 +65,11 @@ func StartStrapi(env *Env, opts StrapiOptions) (*Strapi, error) {
 	if opts.JWTSecret == "" {
 		opts.JWTSecret = RandomString(32)
 	}
-	s := &Strapi{AppDir: appDir, JWTSecret: opts.JWTSecret, Users: opts.Users, env: env, opts: opts}
+	if (opts.AdminEmail == "") != (opts.AdminPassword == "") {
+		return nil, fmt.Errorf("strapi: AdminEmail and AdminPassword go together")
+	}
+	s := &Strapi{AppDir: appDir, JWTSecret: opts.JWTSecret, Users: opts.Users, env: env, opts: opts,
+		AdminEmail: opts.AdminEmail, AdminPassword: opts.AdminPassword}
 	seed := filepath.Join(env.Dir, "strapi-users.json")
 	users := opts.Users
 	if users == nil {
@@ -84,6 +100,12 @@ func StartStrapi(env *Env, opts StrapiOptions) (*Strapi, error) {
 			"STRAPI_TELEMETRY_DISABLED=true",
 			"BROWSER=none",
 		}, opts.ExtraEnv...)
+		if opts.AdminEmail != "" {
+			env = append(env, "E2E_ADMIN_EMAIL="+opts.AdminEmail, "E2E_ADMIN_PASSWORD="+opts.AdminPassword)
+		}
+		if len(opts.AuthenticatedGrants) > 0 {
+			env = append(env, "E2E_AUTHENTICATED_GRANTS="+strings.Join(opts.AuthenticatedGrants, ","))
+		}
 		p, err := s.env.Start(ProcSpec{
 			Name: "strapi",
 			Path: "node",

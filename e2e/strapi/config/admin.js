@@ -1,7 +1,9 @@
 'use strict';
 
-// The admin panel is not built nor served (no build step; the tests only use the Content API).
-// The admin secrets are still required by Strapi at start-up: test-only defaults, overridable by env.
+// The admin panel is not built nor served (no build step). The admin API (/admin/login,
+// /content-manager/...) is served regardless: the admin-channel tests use it with the admin of
+// E2E_ADMIN_EMAIL (src/index.js). The admin secrets are required by Strapi at start-up: test-only
+// defaults, overridable by env.
 module.exports = ({ env }) => ({
   serveAdminPanel: env.bool('SERVE_ADMIN_PANEL', false),
   auth: {

@@ -92,6 +92,62 @@ const seedUsers = async (strapi, role) => {
   strapi.log.info(`[e2e] seeded ${created} new user(s) of ${users.length} from ${file}`);
 };
 
+// E2E_AUTHENTICATED_GRANTS: more Content API actions for the Authenticated role, comma separated
+// action uids (e.g. plugin::users-permissions.user.update). Unknown uids fail the start: a typo
+// must not leave a test running against a Strapi that silently grants nothing.
+const extraGrants = () =>
+  (process.env.E2E_AUTHENTICATED_GRANTS || '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+const knownActions = (strapi) => {
+  const perms = strapi.contentAPI && strapi.contentAPI.permissions;
+  if (!perms || typeof perms.getActionsMap !== 'function') return null;
+  const known = new Set();
+  for (const [api, { controllers }] of Object.entries(perms.getActionsMap())) {
+    for (const [controller, actions] of Object.entries(controllers)) {
+      for (const action of actions) known.add(`${api}.${controller}.${action}`);
+    }
+  }
+  return known;
+};
+
+const grantExtra = async (strapi, role) => {
+  const grants = extraGrants();
+  if (grants.length === 0) return;
+  const known = knownActions(strapi);
+  const unknown = known ? grants.filter((a) => !known.has(a)) : [];
+  if (unknown.length > 0) {
+    throw new Error(`E2E_AUTHENTICATED_GRANTS: unknown Content API action(s): ${unknown.join(', ')}`);
+  }
+  for (const action of grants) await ensurePermission(strapi, role, action);
+};
+
+// E2E_ADMIN_EMAIL + E2E_ADMIN_PASSWORD: a Strapi admin (super-admin role) created at bootstrap, for
+// the tests of the admin channel (POST /admin/login, the content-manager API). Created only if no
+// admin has that e-mail; both or neither must be set.
+const ensureAdmin = async (strapi) => {
+  const email = (process.env.E2E_ADMIN_EMAIL || '').trim().toLowerCase();
+  const password = process.env.E2E_ADMIN_PASSWORD || '';
+  if (!email && !password) return;
+  if (!email || !password) throw new Error('E2E_ADMIN_EMAIL and E2E_ADMIN_PASSWORD must be set together');
+  const users = strapi.service('admin::user');
+  if (await users.exists({ email })) return;
+  const superAdmin = await strapi.service('admin::role').getSuperAdmin();
+  if (!superAdmin) throw new Error('admin super-admin role not found');
+  await users.create({
+    email,
+    firstname: 'E2E',
+    lastname: 'Admin',
+    password, // the service hashes it
+    isActive: true,
+    registrationToken: null,
+    roles: [superAdmin.id],
+  });
+  strapi.log.info(`[e2e] created admin ${email} (super admin)`);
+};
+
 const subscribeDefaultAudience = (strapi) => {
   strapi.db.lifecycles.subscribe({
     models: [USER_UID],
@@ -116,6 +172,8 @@ module.exports = {
     if (!role) throw new Error('users-permissions Authenticated role not found');
     // Strapi grants this by default; make sure of it, the tests need GET /api/users/me.
     await ensurePermission(strapi, role, 'plugin::users-permissions.user.me');
+    await grantExtra(strapi, role);
+    await ensureAdmin(strapi);
 
     await seedUsers(strapi, role);
   },
