@@ -205,7 +205,7 @@ func readGraphQLBody(req *http.Request) ([]gqlRequest, *gqlRefusal) {
 	if err != nil || !graphQLJSONTypes[mt] {
 		return nil, unsupported
 	}
-	raw, err := bufferGraphQLBody(req)
+	raw, err := bufferBody(req, maxGraphQLBody)
 	if err != nil {
 		status, msg := bodyErrorStatus(err)
 		return nil, &gqlRefusal{status: status, msg: msg}
@@ -256,24 +256,6 @@ func graphQLRequestOf(obj map[string]interface{}) (gqlRequest, *gqlRefusal) {
 		r.variables = vars
 	}
 	return r, nil
-}
-
-// bufferGraphQLBody reads the body (at most maxGraphQLBody) and puts it back for Strapi.
-func bufferGraphQLBody(req *http.Request) ([]byte, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return nil, nil
-	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, maxGraphQLBody+1))
-	_ = req.Body.Close()
-	if err != nil {
-		return nil, errBodyUnreadable
-	}
-	if len(raw) > maxGraphQLBody {
-		return nil, errBodyTooLarge
-	}
-	req.Body = io.NopCloser(bytes.NewReader(raw))
-	req.ContentLength = int64(len(raw))
-	return raw, nil
 }
 
 // decodeStrictJSON is co-body's strict JSON (an object or an array, nothing after it), with

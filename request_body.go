@@ -77,7 +77,7 @@ func readBodyFields(req *http.Request) (map[string]interface{}, error) {
 	if ce := req.Header.Values("Content-Encoding"); len(ce) > 1 || (len(ce) == 1 && ce[0] != "identity") {
 		return nil, errBodyMediaType
 	}
-	raw, err := bufferBody(req)
+	raw, err := bufferBody(req, maxRequestBody)
 	if err != nil || len(raw) == 0 {
 		return nil, err
 	}
@@ -407,18 +407,18 @@ func qsDecode(s string) (string, error) {
 	return out, nil
 }
 
-// bufferBody reads the body (at most maxRequestBody) and puts it back; nil when there is none.
+// bufferBody reads the body (at most limit bytes) and puts it back; nil when there is none.
 // A body that breaks off (bad chunking, a client that hangs up) is errBodyUnreadable.
-func bufferBody(req *http.Request) ([]byte, error) {
+func bufferBody(req *http.Request, limit int) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBody+1))
+	raw, err := io.ReadAll(io.LimitReader(req.Body, int64(limit)+1))
 	_ = req.Body.Close()
 	if err != nil {
 		return nil, errBodyUnreadable
 	}
-	if len(raw) > maxRequestBody {
+	if len(raw) > limit {
 		return nil, errBodyTooLarge
 	}
 	req.Body = io.NopCloser(bytes.NewReader(raw))
