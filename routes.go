@@ -82,7 +82,9 @@ func routedPattern(r strapiRoutes, own, blocked []string) string {
 		alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(r.graphql, "/")))
 	}
 	for _, p := range own {
-		alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(p, "/")))
+		if !hasPathPrefix(p, r.auth) { // the auth prefix already covers it: a shorter regexp
+			alts = append(alts, regexp.QuoteMeta(strings.TrimPrefix(p, "/")))
+		}
 	}
 	for _, b := range blocked {
 		if b == "/" {
