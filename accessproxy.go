@@ -131,7 +131,8 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 }
 
 // serveSlow handles everything the fast path does not, in this order: the admin channel, the
-// proxy's own and Strapi's auth routes, GraphQL, the users API, then full token checks.
+// proxy's own and Strapi's auth routes, GraphQL, Strapi API tokens (api_tokens.go), the users
+// API, then full token checks.
 func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 	raw := req.URL.Path
 	fastPathable := plainPath.MatchString(raw) && !m.routed.MatchString(raw)
@@ -164,6 +165,9 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 	c := m.credential(req)
 	if c.problem != 0 {
 		writeError(rw, c.problem, c.message)
+		return
+	}
+	if m.serveAPIToken(rw, req, p, c) {
 		return
 	}
 	if c.token == "" {

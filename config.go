@@ -42,6 +42,7 @@ type settings struct {
 	blockedFirst            map[string]bool // one-segment prefixes, by that segment
 	blockedDeep             []string        // the others
 	adminNets               []*net.IPNet
+	apiTokenNets            []*net.IPNet // apiTokenAllowFrom (api_tokens.go)
 	loginRate               rate
 	lockoutThreshold        int
 	lockoutDuration         time.Duration
@@ -208,6 +209,9 @@ func parseEdge(c *Config, s *settings) error {
 		}
 	}
 	var err error
+	if s.apiTokenNets, err = parseCIDRs("apiTokenAllowFrom", c.APITokenAllowFrom); err != nil {
+		return err
+	}
 	if s.loginRate, err = parseRate(c.LoginRateLimit); err != nil {
 		return err
 	}
@@ -350,6 +354,9 @@ type Config struct {
 
 	BlockedPaths   []string `json:"blockedPaths,omitempty"`
 	AdminAllowFrom []string `json:"adminAllowFrom,omitempty"`
+
+	// APITokenAllowFrom: CIDRs whose Strapi API tokens pass untouched to Strapi (api_tokens.go).
+	APITokenAllowFrom []string `json:"apiTokenAllowFrom,omitempty"`
 
 	LoginRateLimit   string `json:"loginRateLimit,omitempty"`
 	LockoutThreshold int    `json:"lockoutThreshold,omitempty"`

@@ -112,13 +112,24 @@ func (m *Middleware) serveGraphQL(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var e *tokenEntry
-	if c.token != "" {
+	apiToken := m.apiTokenCheck(rw, req, c)
+	if apiToken == apiTokenRefused {
+		return
+	}
+	if c.token != "" && apiToken == apiTokenNone {
 		if e = m.session(rw, req, c.token, c.fromCookie); e == nil {
 			return
 		}
 	}
 	for i, doc := range docs {
-		if r := m.checkGraphQL(doc, reqs[i].variables, e); r != nil {
+		var r *gqlRefusal
+		if apiToken == apiTokenPass {
+			r = apiTokenGraphQLCheck(doc)
+		}
+		if r == nil {
+			r = m.checkGraphQL(doc, reqs[i].variables, e)
+		}
+		if r != nil {
 			if r.audit != "" {
 				m.auditReason("denied", req, entryUser(e), entrySession(e), "graphql: "+r.audit)
 			}
@@ -128,6 +139,9 @@ func (m *Middleware) serveGraphQL(rw http.ResponseWriter, req *http.Request) {
 	}
 	if e != nil {
 		m.prepareUpstream(req, e)
+	}
+	if apiToken == apiTokenPass {
+		m.audit("api_token", req, "", "")
 	}
 	m.next.ServeHTTP(&gqlResponseWriter{rw: rw, cookie: m.s.strapiRefreshCookie}, req)
 }
