@@ -229,7 +229,17 @@ func TestStrapiSessionModeVariants(t *testing.T) {
 	}
 }
 
-func runSessionModeVariant(t *testing.T, v sessionModeVariant) {
+func runSessionModeVariant(root *testing.T, v sessionModeVariant) {
+	// t is the test of the step running now: the steps below run in order as subtests, and the
+	// helpers that close over t report to the step that called them.
+	t := root
+	step := func(name string, f func()) bool {
+		return root.Run(name, func(st *testing.T) {
+			t = st
+			defer func() { t = root }()
+			f()
+		})
+	}
 	st := v.strapi(t)
 	env := harness.ForTest(t)
 	spy := startStrapiSpy(t, env, st)
@@ -271,186 +281,218 @@ func runSessionModeVariant(t *testing.T, v sessionModeVariant) {
 		return r
 	}
 
-	// Register and log in through the proxy; the spy must have seen Strapi's refresh tokens (so
-	// the checks above are not vacuous).
-	name := fmt.Sprintf("sm%s%d", v.name, time.Now().UnixNano()%1e9)
-	email, password := name+"@example.com", "Sm-passw0rd-"+name
-	r := do(t, s.c, "POST", host, "/api/auth/local/register", "", map[string]string{"username": name, "email": email, "password": password})
-	expectStatus(t, r, 200, "register through the proxy")
-	clean(r, "register")
-	regToken, _ := r.JSON()["jwt"].(string)
-	checkProxyToken(t, regToken)
-	tokenA, r := login(t, s.c, host, email, password)
-	clean(r, "login")
-	if v.cookie {
-		// The variant is real: Strapi answered the login with its cookie (seen by the spy), not the body.
-		direct := do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
-		if !strings.Contains(strings.Join(direct.Header.Values("Set-Cookie"), "\n"), "strapi_up_refresh=") || direct.JSON()["refreshToken"] != nil {
-			t.Fatalf("the cookie-variant Strapi answered a direct login without its refresh cookie: %s %q", direct, direct.Header.Values("Set-Cookie"))
+	// What the steps hand on to later ones.
+	var (
+		name, email, password, regToken, tokenA, directRT string
+		pB2                                               refreshPair
+		directAccess                                      func() string
+		strapiSessions                                    func() map[string]bool
+	)
+
+	// (1) Register and log in through the proxy; the spy must have seen Strapi's refresh tokens
+	// (so the checks above are not vacuous).
+	if !step("1 register and log in", func() {
+		name = fmt.Sprintf("sm%s%d", v.name, time.Now().UnixNano()%1e9)
+		email, password = name+"@example.com", "Sm-passw0rd-"+name
+		r := do(t, s.c, "POST", host, "/api/auth/local/register", "", map[string]string{"username": name, "email": email, "password": password})
+		expectStatus(t, r, 200, "register through the proxy")
+		clean(r, "register")
+		regToken, _ = r.JSON()["jwt"].(string)
+		checkProxyToken(t, regToken)
+		tokenA, r = login(t, s.c, host, email, password)
+		clean(r, "login")
+		if v.cookie {
+			// The variant is real: Strapi answered the login with its cookie (seen by the spy), not the body.
+			direct := do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
+			if !strings.Contains(strings.Join(direct.Header.Values("Set-Cookie"), "\n"), "strapi_up_refresh=") || direct.JSON()["refreshToken"] != nil {
+				t.Fatalf("the cookie-variant Strapi answered a direct login without its refresh cookie: %s %q", direct, direct.Header.Values("Set-Cookie"))
+			}
 		}
+		pB, r := loginWithRefresh(t, s.c, host, email, password)
+		clean(r, "login with requestRefresh")
+		if _, _, _, rts := spy.snapshot(); len(rts) < 3 {
+			t.Fatalf("the spy saw %d Strapi refresh tokens after register + 2 logins, want ≥ 3", len(rts))
+		}
+		r = refreshOn(t, s.c, host, pB.RefreshToken)
+		expectStatus(t, r, 200, "proxy refresh")
+		clean(r, "proxy refresh")
+		_ = json.Unmarshal(r.Body, &pB2)
+		checkProxyToken(t, pB2.JWT)
+		clean(me(regToken, "/api/users/me with the register token"), "register token")
+	}) {
+		return
 	}
-	pB, r := loginWithRefresh(t, s.c, host, email, password)
-	clean(r, "login with requestRefresh")
-	if _, _, _, rts := spy.snapshot(); len(rts) < 3 {
-		t.Fatalf("the spy saw %d Strapi refresh tokens after register + 2 logins, want ≥ 3", len(rts))
-	}
-	r = refreshOn(t, s.c, host, pB.RefreshToken)
-	expectStatus(t, r, 200, "proxy refresh")
-	clean(r, "proxy refresh")
-	var pB2 refreshPair
-	_ = json.Unmarshal(r.Body, &pB2)
-	checkProxyToken(t, pB2.JWT)
-	clean(me(regToken, "/api/users/me with the register token"), "register token")
 
 	// (2) Over more than 4 access-token lifetimes, one proxy token keeps working; every request
 	// reaches Strapi with a valid access JWT, renewed by the proxy.
-	refreshBefore := spy.refreshCalls.Load()
-	_, bearersBefore, _, _ := spy.snapshot()
-	start := time.Now()
-	uses := 0
-	for time.Since(start) < 4*lifespan+time.Second {
-		r := me(tokenA, fmt.Sprintf("/api/users/me %v after the first use", time.Since(start).Round(100*time.Millisecond)))
-		expectStatus(t, r, 200, fmt.Sprintf("/api/users/me %v into the loop (Strapi's access JWT lives %v)", time.Since(start).Round(100*time.Millisecond), lifespan))
-		if r.JSON()["username"] != name {
-			t.Fatalf("/api/users/me: %s", r)
+	if !step("2 one proxy token over 4 access lifetimes", func() {
+		refreshBefore := spy.refreshCalls.Load()
+		_, bearersBefore, _, _ := spy.snapshot()
+		start := time.Now()
+		uses := 0
+		for time.Since(start) < 4*lifespan+time.Second {
+			r := me(tokenA, fmt.Sprintf("/api/users/me %v after the first use", time.Since(start).Round(100*time.Millisecond)))
+			expectStatus(t, r, 200, fmt.Sprintf("/api/users/me %v into the loop (Strapi's access JWT lives %v)", time.Since(start).Round(100*time.Millisecond), lifespan))
+			if r.JSON()["username"] != name {
+				t.Fatalf("/api/users/me: %s", r)
+			}
+			uses++
+			time.Sleep(600 * time.Millisecond)
 		}
-		uses++
-		time.Sleep(600 * time.Millisecond)
+		bad, bearersAfter, _, _ := spy.snapshot()
+		renewals := spy.refreshCalls.Load() - refreshBefore
+		if len(bad) > 0 {
+			t.Fatalf("the proxy forwarded access JWTs Strapi would refuse: %v", bad)
+		}
+		if renewals < 4 || bearersAfter-bearersBefore < 4 {
+			t.Fatalf("over %v (%d uses) the proxy renewed %d times and forwarded %d distinct access JWTs, want ≥ 4 of each", time.Since(start).Round(time.Millisecond), uses, renewals, bearersAfter-bearersBefore)
+		}
+		t.Logf("%d uses over %v: %d Strapi refreshes, %d access JWTs", uses, time.Since(start).Round(time.Millisecond), renewals, bearersAfter-bearersBefore)
+	}) {
+		return
 	}
-	bad, bearersAfter, _, _ := spy.snapshot()
-	renewals := spy.refreshCalls.Load() - refreshBefore
-	if len(bad) > 0 {
-		t.Fatalf("the proxy forwarded access JWTs Strapi would refuse: %v", bad)
-	}
-	if renewals < 4 || bearersAfter-bearersBefore < 4 {
-		t.Fatalf("over %v (%d uses) the proxy renewed %d times and forwarded %d distinct access JWTs, want ≥ 4 of each", time.Since(start).Round(time.Millisecond), uses, renewals, bearersAfter-bearersBefore)
-	}
-	t.Logf("%d uses over %v: %d Strapi refreshes, %d access JWTs", uses, time.Since(start).Round(time.Millisecond), renewals, bearersAfter-bearersBefore)
 
 	// (3) pB2's access JWT (from the login) has long expired: concurrent requests renew it once.
-	for round, n := range []int{2, 6} {
-		if round > 0 {
-			time.Sleep(lifespan + 1200*time.Millisecond) // let the renewed JWT expire again
-		}
-		before := spy.refreshCalls.Load()
-		var wg sync.WaitGroup
-		res := make([]*harness.Response, n)
-		errs := make([]error, n)
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				res[i], errs[i] = s.c.Do("GET", host, "/api/users/me", pB2.JWT, nil)
-			}(i)
-		}
-		wg.Wait()
-		for i := range res {
-			if errs[i] != nil {
-				t.Fatal(errs[i])
+	if !step("3 concurrent requests at expiry renew once", func() {
+		for round, n := range []int{2, 6} {
+			if round > 0 {
+				time.Sleep(lifespan + 1200*time.Millisecond) // let the renewed JWT expire again
 			}
-			expectStatus(t, res[i], 200, fmt.Sprintf("concurrent request %d of %d with an expired access JWT", i+1, n))
-			clean(res[i], "concurrent request")
+			before := spy.refreshCalls.Load()
+			var wg sync.WaitGroup
+			res := make([]*harness.Response, n)
+			errs := make([]error, n)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					res[i], errs[i] = s.c.Do("GET", host, "/api/users/me", pB2.JWT, nil)
+				}(i)
+			}
+			wg.Wait()
+			for i := range res {
+				if errs[i] != nil {
+					t.Fatal(errs[i])
+				}
+				expectStatus(t, res[i], 200, fmt.Sprintf("concurrent request %d of %d with an expired access JWT", i+1, n))
+				clean(res[i], "concurrent request")
+			}
+			if got := spy.refreshCalls.Load() - before; got != 1 {
+				t.Fatalf("%d concurrent requests at expiry caused %d Strapi refreshes, want exactly 1", n, got)
+			}
 		}
-		if got := spy.refreshCalls.Load() - before; got != 1 {
-			t.Fatalf("%d concurrent requests at expiry caused %d Strapi refreshes, want exactly 1", n, got)
-		}
+
+	}) {
+		return
 	}
 
 	// (4) Strapi's own refresh endpoint is not reachable through the proxy, with a real Strapi
 	// refresh token of a direct login, in the body or as the cookie.
-	dr := do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
-	expectStatus(t, dr, 200, "direct login")
-	directRT := strapiRefreshOf(t, dr)
-	before := spy.refreshCalls.Load()
-	for _, hdr := range [][]string{nil, {"Cookie", "strapi_up_refresh=" + directRT}} {
-		r := do(t, s.c, "POST", host, "/api/auth/refresh", "", map[string]string{"refreshToken": directRT}, hdr...)
-		expectError(t, r, 404, "NotFoundError", fmt.Sprintf("Strapi's /api/auth/refresh through the proxy (%v)", hdr))
-		clean(r, "Strapi's refresh endpoint through the proxy")
-		r = do(t, s.c, "POST", host, "/api/auth/refresh", tokenA, map[string]string{"refreshToken": directRT}, hdr...)
-		expectError(t, r, 404, "NotFoundError", "Strapi's /api/auth/refresh through the proxy with a proxy token")
-	}
-	if spy.refreshCalls.Load() != before {
-		t.Fatalf("a client's call to /api/auth/refresh reached Strapi")
-	}
-	// A fresh access JWT for looking at Strapi's own session list directly (the direct login's
-	// own refresh token is still good: the calls above never reached Strapi).
-	directAccess := func() string {
-		t.Helper()
-		r := do(t, s.direct, "POST", "", "/api/auth/refresh", "", map[string]string{"refreshToken": directRT})
-		expectStatus(t, r, 200, "direct refresh at Strapi")
-		directRT = strapiRefreshOf(t, r)
-		j, _ := r.JSON()["jwt"].(string)
-		return j
-	}
-	strapiSessions := func() map[string]bool {
-		t.Helper()
-		r := do(t, s.direct, "GET", "", "/api/auth/sessions", directAccess(), nil)
-		expectStatus(t, r, 200, "Strapi's session list")
-		var out struct {
-			Data []struct {
-				ID string `json:"id"`
-			} `json:"data"`
+	if !step("4 Strapi's own refresh route closed", func() {
+		dr := do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
+		expectStatus(t, dr, 200, "direct login")
+		directRT = strapiRefreshOf(t, dr)
+		before := spy.refreshCalls.Load()
+		for _, hdr := range [][]string{nil, {"Cookie", "strapi_up_refresh=" + directRT}} {
+			r := do(t, s.c, "POST", host, "/api/auth/refresh", "", map[string]string{"refreshToken": directRT}, hdr...)
+			expectError(t, r, 404, "NotFoundError", fmt.Sprintf("Strapi's /api/auth/refresh through the proxy (%v)", hdr))
+			clean(r, "Strapi's refresh endpoint through the proxy")
+			r = do(t, s.c, "POST", host, "/api/auth/refresh", tokenA, map[string]string{"refreshToken": directRT}, hdr...)
+			expectError(t, r, 404, "NotFoundError", "Strapi's /api/auth/refresh through the proxy with a proxy token")
 		}
-		if err := json.Unmarshal(r.Body, &out); err != nil {
-			t.Fatalf("Strapi's session list: %v: %s", err, r)
+		if spy.refreshCalls.Load() != before {
+			t.Fatalf("a client's call to /api/auth/refresh reached Strapi")
 		}
-		ids := map[string]bool{}
-		for _, x := range out.Data {
-			ids[x.ID] = true
+		// A fresh access JWT for looking at Strapi's own session list directly (the direct login's
+		// own refresh token is still good: the calls above never reached Strapi).
+		directAccess = func() string {
+			t.Helper()
+			r := do(t, s.direct, "POST", "", "/api/auth/refresh", "", map[string]string{"refreshToken": directRT})
+			expectStatus(t, r, 200, "direct refresh at Strapi")
+			directRT = strapiRefreshOf(t, r)
+			j, _ := r.JSON()["jwt"].(string)
+			return j
 		}
-		return ids
+		strapiSessions = func() map[string]bool {
+			t.Helper()
+			r := do(t, s.direct, "GET", "", "/api/auth/sessions", directAccess(), nil)
+			expectStatus(t, r, 200, "Strapi's session list")
+			var out struct {
+				Data []struct {
+					ID string `json:"id"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(r.Body, &out); err != nil {
+				t.Fatalf("Strapi's session list: %v: %s", err, r)
+			}
+			ids := map[string]bool{}
+			for _, x := range out.Data {
+				ids[x.ID] = true
+			}
+			return ids
+		}
+
+	}) {
+		return
 	}
 
 	// (5) Logout: the Strapi session behind tokenA is in Strapi's list before, gone after, and its
 	// refresh token is dead.
-	expectStatus(t, me(tokenA, "before logout"), 200, "before logout")
-	_, _, lastBearer, _ := spy.snapshot()
-	_, lc, _ := harness.DecodeJWT(lastBearer)
-	strapiSID := claim(lc, "sessionId")
-	strapiRT := spy.refreshOf(strapiSID)
-	if strapiSID == "" || strapiRT == "" {
-		t.Fatalf("the spy has no Strapi session/refresh token for tokenA (session %q)", strapiSID)
-	}
-	if !strapiSessions()[strapiSID] {
-		t.Fatalf("Strapi's own session list lacks the proxy's session %s before logout", strapiSID)
-	}
-	logouts := spy.logoutCalls.Load()
-	r = do(t, s.c, "POST", host, "/api/auth/logout", tokenA, nil)
-	expectStatus(t, r, 200, "logout")
-	clean(r, "logout")
-	expectError(t, me(tokenA, "after logout"), 401, "UnauthorizedError", "tokenA after logout")
-	if spy.logoutCalls.Load() != logouts+1 {
-		t.Fatalf("proxy logout made %d Strapi logout calls, want 1", spy.logoutCalls.Load()-logouts)
-	}
-	if strapiSessions()[strapiSID] {
-		t.Fatalf("Strapi's own session list still has the proxy's session %s after logout", strapiSID)
-	}
-	r = do(t, s.direct, "POST", "", "/api/auth/refresh", "", map[string]string{"refreshToken": strapiRT})
-	expectStatus(t, r, 401, "the proxy's Strapi refresh token after logout, straight at Strapi")
+	if !step("5 logout ends the Strapi session", func() {
+		expectStatus(t, me(tokenA, "before logout"), 200, "before logout")
+		_, _, lastBearer, _ := spy.snapshot()
+		_, lc, _ := harness.DecodeJWT(lastBearer)
+		strapiSID := claim(lc, "sessionId")
+		strapiRT := spy.refreshOf(strapiSID)
+		if strapiSID == "" || strapiRT == "" {
+			t.Fatalf("the spy has no Strapi session/refresh token for tokenA (session %q)", strapiSID)
+		}
+		if !strapiSessions()[strapiSID] {
+			t.Fatalf("Strapi's own session list lacks the proxy's session %s before logout", strapiSID)
+		}
+		logouts := spy.logoutCalls.Load()
+		r := do(t, s.c, "POST", host, "/api/auth/logout", tokenA, nil)
+		expectStatus(t, r, 200, "logout")
+		clean(r, "logout")
+		expectError(t, me(tokenA, "after logout"), 401, "UnauthorizedError", "tokenA after logout")
+		if spy.logoutCalls.Load() != logouts+1 {
+			t.Fatalf("proxy logout made %d Strapi logout calls, want 1", spy.logoutCalls.Load()-logouts)
+		}
+		if strapiSessions()[strapiSID] {
+			t.Fatalf("Strapi's own session list still has the proxy's session %s after logout", strapiSID)
+		}
+		r = do(t, s.direct, "POST", "", "/api/auth/refresh", "", map[string]string{"refreshToken": strapiRT})
+		expectStatus(t, r, 401, "the proxy's Strapi refresh token after logout, straight at Strapi")
 
-	// Logout everywhere (from the register session) ends every Strapi session of the user, the
+	}) {
+		return
+	}
+
+	// (6) Logout everywhere (from the register session) ends every Strapi session of the user, the
 	// direct one included; a new direct login then sees only itself.
-	expectStatus(t, me(pB2.JWT, "before logout-all"), 200, "pB2 before logout-all")
-	r = do(t, s.c, "POST", host, "/api/auth/logout-all", regToken, nil)
-	expectStatus(t, r, 200, "logout-all")
-	clean(r, "logout-all")
-	for _, tok := range []string{regToken, pB2.JWT} {
-		expectError(t, me(tok, "after logout-all"), 401, "UnauthorizedError", "a session after logout-all")
-	}
-	r = do(t, s.direct, "POST", "", "/api/auth/refresh", "", map[string]string{"refreshToken": directRT})
-	expectStatus(t, r, 401, "the direct login's refresh token after the proxy's logout-all")
-	dr = do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
-	expectStatus(t, dr, 200, "direct login after logout-all")
-	directRT = strapiRefreshOf(t, dr)
-	if ids := strapiSessions(); len(ids) != 1 {
-		t.Fatalf("Strapi lists %d sessions for the user after the proxy's logout-all and one new direct login, want 1", len(ids))
-	}
-	if bad, _, _, _ := spy.snapshot(); len(bad) > 0 {
-		t.Fatalf("the proxy forwarded access JWTs Strapi would refuse: %v", bad)
-	}
-	if err := s.traefik.CheckLog(); err != nil {
-		t.Fatal(err)
-	}
+	step("6 logout-all ends every Strapi session", func() {
+		expectStatus(t, me(pB2.JWT, "before logout-all"), 200, "pB2 before logout-all")
+		r := do(t, s.c, "POST", host, "/api/auth/logout-all", regToken, nil)
+		expectStatus(t, r, 200, "logout-all")
+		clean(r, "logout-all")
+		for _, tok := range []string{regToken, pB2.JWT} {
+			expectError(t, me(tok, "after logout-all"), 401, "UnauthorizedError", "a session after logout-all")
+		}
+		r = do(t, s.direct, "POST", "", "/api/auth/refresh", "", map[string]string{"refreshToken": directRT})
+		expectStatus(t, r, 401, "the direct login's refresh token after the proxy's logout-all")
+		dr := do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
+		expectStatus(t, dr, 200, "direct login after logout-all")
+		directRT = strapiRefreshOf(t, dr)
+		if ids := strapiSessions(); len(ids) != 1 {
+			t.Fatalf("Strapi lists %d sessions for the user after the proxy's logout-all and one new direct login, want 1", len(ids))
+		}
+		if bad, _, _, _ := spy.snapshot(); len(bad) > 0 {
+			t.Fatalf("the proxy forwarded access JWTs Strapi would refuse: %v", bad)
+		}
+		if err := s.traefik.CheckLog(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // strapiRefreshOf returns the refresh token of a Strapi login/refresh answer (body or cookie).
