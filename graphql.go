@@ -3,7 +3,6 @@ package accessproxy
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -270,25 +269,6 @@ func graphQLRequestOf(obj map[string]interface{}) (gqlRequest, *gqlRefusal) {
 		r.variables = vars
 	}
 	return r, nil
-}
-
-// decodeStrictJSON is co-body's strict JSON (an object or an array, nothing after it), with
-// numbers kept as written.
-func decodeStrictJSON(raw []byte) (interface{}, error) {
-	trimmed := bytes.TrimLeft(raw, " \t\r\n")
-	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
-		return nil, errBodyUnreadable
-	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.UseNumber()
-	var v interface{}
-	if err := dec.Decode(&v); err != nil {
-		return nil, errBodyUnreadable
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errBodyUnreadable
-	}
-	return v, nil
 }
 
 // gqlCheck judges the documents of one request for one caller.

@@ -239,20 +239,11 @@ var utf8BOM = []byte("\xEF\xBB\xBF")
 
 // strictJSONFields is co-body's strict JSON: only objects and arrays, nothing after the value.
 func strictJSONFields(raw []byte) (map[string]interface{}, error) {
-	trimmed := bytes.TrimLeft(raw, " \t\r\n")
-	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
-		return nil, errBodyUnreadable
+	v, err := decodeStrictJSON(raw)
+	if err != nil {
+		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.UseNumber()
-	var v interface{}
-	if err := dec.Decode(&v); err != nil {
-		return nil, errBodyUnreadable
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errBodyUnreadable
-	}
-	if protoPoisoned(v) || escapesLoneSurrogate(trimmed) {
+	if protoPoisoned(v) || escapesLoneSurrogate(bytes.TrimLeft(raw, " \t\r\n")) {
 		return nil, errBodyUnreadable
 	}
 	obj, _ := v.(map[string]interface{})
@@ -442,4 +433,23 @@ func bodyErrorStatus(err error) (int, string) {
 func setsField(body map[string]interface{}, field string) bool {
 	_, ok := body[field]
 	return ok
+}
+
+// decodeStrictJSON is co-body's strict JSON (an object or an array, nothing after it), with
+// numbers kept as written.
+func decodeStrictJSON(raw []byte) (interface{}, error) {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
+		return nil, errBodyUnreadable
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	var v interface{}
+	if err := dec.Decode(&v); err != nil {
+		return nil, errBodyUnreadable
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errBodyUnreadable
+	}
+	return v, nil
 }
