@@ -42,12 +42,15 @@ func (m *Middleware) blocked(p string) bool {
 	return false
 }
 
-func (m *Middleware) adminAllowed(req *http.Request) bool {
+func (m *Middleware) adminAllowed(req *http.Request) bool { return clientIn(req, m.s.adminNets) }
+
+// clientIn says whether the request's client address (clientIP) is in one of nets.
+func clientIn(req *http.Request, nets []*net.IPNet) bool {
 	ip := net.ParseIP(clientIP(req))
 	if ip == nil {
 		return false
 	}
-	for _, n := range m.s.adminNets {
+	for _, n := range nets {
 		if n.Contains(ip) {
 			return true
 		}

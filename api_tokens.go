@@ -68,18 +68,7 @@ func apiTokenChar(c byte) bool {
 
 // apiTokenAllowed says whether the client address is in apiTokenAllowFrom (the clientIP rule of
 // adminAllowFrom).
-func (m *Middleware) apiTokenAllowed(req *http.Request) bool {
-	ip := net.ParseIP(clientIP(req))
-	if ip == nil {
-		return false
-	}
-	for _, n := range m.s.apiTokenNets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+func (m *Middleware) apiTokenAllowed(req *http.Request) bool { return clientIn(req, m.s.apiTokenNets) }
 
 // apiTokenCheck judges a request's credential as a Strapi API token. With apiTokenAllowFrom
 // empty nothing is one (every bearer goes on to the proxy-token checks, as without the key).

@@ -189,12 +189,9 @@ func parseEdge(c *Config, s *settings) error {
 		}
 		s.upstreamHeaders[k] = v
 	}
-	for _, cidr := range c.AdminAllowFrom {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			return fmt.Errorf("adminAllowFrom: %q is not a CIDR", cidr)
-		}
-		s.adminNets = append(s.adminNets, n)
+	var err error
+	if s.adminNets, err = parseCIDRs("adminAllowFrom", c.AdminAllowFrom); err != nil {
+		return err
 	}
 	for _, p := range c.BlockedPaths {
 		if err := checkPath("blockedPaths", p); err != nil {
@@ -208,7 +205,6 @@ func parseEdge(c *Config, s *settings) error {
 			s.blockedDeep = append(s.blockedDeep, n)
 		}
 	}
-	var err error
 	if s.apiTokenNets, err = parseCIDRs("apiTokenAllowFrom", c.APITokenAllowFrom); err != nil {
 		return err
 	}
