@@ -109,18 +109,14 @@ func (m *Middleware) serveAPIToken(rw http.ResponseWriter, req *http.Request, p 
 // mutation at the root of the document's operations (as the users API refuses its writes). nil:
 // the document goes on to checkGraphQL.
 func apiTokenGraphQLCheck(doc *gqlDocument) *gqlRefusal {
-	visits := 0
-	for _, op := range doc.operations {
-		fields, n, ok := doc.rootFields(op, maxGraphQLVisits-visits)
-		visits += n
-		if !ok {
-			return gqlBad("GraphQL document cannot be read by the access proxy: it refers to an unknown fragment, or is too large to check")
-		}
-		for _, f := range fields {
-			if f.name == gqlUpdateUser || f.name == gqlDeleteUser || f.name == gqlCreateUser {
-				return &gqlRefusal{status: http.StatusForbidden, audit: "API token: " + f.name,
-					msg: "Strapi API tokens may not write users through the access proxy (" + gqlWhat(op, f) + ")"}
-			}
+	roots, bad := doc.allRootFields()
+	if bad != nil {
+		return bad
+	}
+	for _, r := range roots {
+		if f := r.field; f.name == gqlUpdateUser || f.name == gqlDeleteUser || f.name == gqlCreateUser {
+			return &gqlRefusal{status: http.StatusForbidden, audit: "API token: " + f.name,
+				msg: "Strapi API tokens may not write users through the access proxy (" + gqlWhat(r.op, f) + ")"}
 		}
 	}
 	return nil

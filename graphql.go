@@ -287,17 +287,13 @@ const maxGraphQLVisits = 4 * maxGraphQLTokens
 // make. nil: the document may go to Strapi.
 func (m *Middleware) checkGraphQL(doc *gqlDocument, vars map[string]interface{}, e *tokenEntry) *gqlRefusal {
 	c := &gqlCheck{m: m, doc: doc, vars: vars, caller: entryUser(e)}
-	visits := 0
-	for _, op := range doc.operations {
-		fields, n, ok := doc.rootFields(op, maxGraphQLVisits-visits)
-		visits += n
-		if !ok {
-			return gqlBad("GraphQL document cannot be read by the access proxy: it refers to an unknown fragment, or is too large to check")
-		}
-		for _, f := range fields {
-			if r := c.rootField(op, f); r != nil {
-				return r
-			}
+	roots, bad := doc.allRootFields()
+	if bad != nil {
+		return bad
+	}
+	for _, rf := range roots {
+		if r := c.rootField(rf.op, rf.field); r != nil {
+			return r
 		}
 	}
 	for _, f := range doc.sels {
@@ -307,6 +303,30 @@ func (m *Middleware) checkGraphQL(doc *gqlDocument, vars map[string]interface{},
 		}
 	}
 	return nil
+}
+
+// gqlRootField is one field at the root of one of a document's operations.
+type gqlRootField struct {
+	op    *gqlOperation
+	field *gqlSelection
+}
+
+// allRootFields lists the root fields of every operation, whatever operationName says (Strapi
+// runs the one named, but the proxy will not guess which), within one visit budget.
+func (doc *gqlDocument) allRootFields() ([]gqlRootField, *gqlRefusal) {
+	var out []gqlRootField
+	visits := 0
+	for _, op := range doc.operations {
+		fields, n, ok := doc.rootFields(op, maxGraphQLVisits-visits)
+		visits += n
+		if !ok {
+			return nil, gqlBad("GraphQL document cannot be read by the access proxy: it refers to an unknown fragment, or is too large to check")
+		}
+		for _, f := range fields {
+			out = append(out, gqlRootField{op: op, field: f})
+		}
+	}
+	return out, nil
 }
 
 // rootFields returns the fields at the root of an operation, through fragment spreads and inline
