@@ -124,7 +124,7 @@ func printJSON(w io.Writer, v any) int {
 
 func printTable(w io.Writer, list []*api.Session) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
+	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tDEVICE\tDEVICE NAME\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
 	for _, s := range list {
 		refresh := "no"
 		if s.FamilyID != "" {
@@ -135,11 +135,19 @@ func printTable(w io.Writer, list []*api.Session) {
 			hosts = append(hosts, h)
 		}
 		slices.Sort(hosts)
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, s.Host, ts(s.CreatedAt), ts(s.LastSeenAt),
-			ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","))
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, orDash(s.DeviceID), orDash(s.DeviceName), s.Host,
+			ts(s.CreatedAt), ts(s.LastSeenAt), ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","))
 	}
 	_ = tw.Flush()
 	_, _ = fmt.Fprintf(w, "%d session(s)\n", len(list))
+}
+
+// orDash shows "" (no device) as "-", so that the columns stay aligned.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func ts(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z") }

@@ -334,6 +334,12 @@ func TestAdminCLI(t *testing.T) {
 	a := srv.create("42", jwtMarker, "rt-a")
 	b := srv.create("42", jwtMarker, "")
 	c := srv.create("43", jwtMarker, "")
+	status, raw := srv.call("POST", "/v1/sessions", map[string]any{"userId": "44", "host": "a.localhost", "audience": []string{},
+		"strapiJwt": jwtMarker, "deviceId": "5b0f7e3c-9d2a", "deviceName": "Firefox on macOS",
+		"idleTimeoutMs": 3_600_000, "sliding": true, "absoluteExpiresAt": time.Now().Add(2 * time.Hour).UnixMilli()})
+	if status != 201 {
+		t.Fatalf("create with a device = %d %s", status, raw)
+	}
 
 	// The file is locked while the server runs: a clear pointer to --server.
 	code, _, stderr := runCLI(t, nil, "sessions", "list", "--user", "42", "--bolt-path", path)
@@ -343,6 +349,15 @@ func TestAdminCLI(t *testing.T) {
 	code, out, stderr := runCLI(t, []string{"SESSIONSTORE_SERVER=" + srv.url, "SESSIONSTORE_TOKEN=" + testToken}, "sessions", "list", "--user", "42")
 	if code != 0 || !strings.Contains(out, a.ID) || !strings.Contains(out, b.ID) || strings.Contains(out, c.ID) || !strings.Contains(out, "2 session(s)") || strings.Contains(out, "SECRET") {
 		t.Fatalf("list via server = %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, nil, "sessions", "list", "--user", "44", "--server", srv.url, "--token", testToken)
+	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 || !strings.Contains(lines[0], "USER  DEVICE         DEVICE NAME       HOST") ||
+		!strings.Contains(lines[1], "44    5b0f7e3c-9d2a  Firefox on macOS  a.localhost") {
+		t.Fatalf("list of a device's session = %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, nil, "sessions", "list", "--user", "42", "--server", srv.url, "--token", testToken)
+	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 || !strings.Contains(lines[1], "42    -       -            a.localhost") {
+		t.Fatalf("list without a device = %d\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, nil, "sessions", "revoke", "--session", a.ID, "--server", srv.url, "--token", testToken, "--json")
 	if code != 0 || !strings.Contains(out, `"deleted": 1`) {
@@ -365,6 +380,11 @@ func TestAdminCLI(t *testing.T) {
 	var list struct{ Sessions []map[string]any }
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Sessions) != 1 || list.Sessions[0]["id"] != b.ID || strings.Contains(out, "strapiJwt") {
 		t.Fatalf("list on the file = %d %s %s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, []string{"SESSIONSTORE_BOLT_PATH=" + path}, "sessions", "list", "--user", "44", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Sessions) != 1 ||
+		list.Sessions[0]["deviceId"] != "5b0f7e3c-9d2a" || list.Sessions[0]["deviceName"] != "Firefox on macOS" {
+		t.Fatalf("list --json of a device's session on the file = %d %s %s", code, out, stderr)
 	}
 	code, out, _ = runCLI(t, nil, "sessions", "revoke", "--user", "42", "--bolt-path", path)
 	if code != 0 || strings.TrimSpace(out) != "revoked 1 session(s)" {

@@ -52,6 +52,16 @@ func TestBadInput(t *testing.T) {
 		{"zero idle", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), `"idleTimeoutMs":1000`, `"idleTimeoutMs":0`, 1), 400, "bad_request"},
 		{"past cap", "POST", "/v1/sessions", strings.Replace(create(`"userId":"12"`), fmt.Sprint(future), "1000", 1), 400, "bad_request"},
 		{"bad refresh hash", "POST", "/v1/sessions", create(`"userId":"12","refresh":{"tokenHash":"ABC","expiresAt":` + fmt.Sprint(future) + `}`), 400, "bad_request"},
+		{"device id too long", "POST", "/v1/sessions", create(`"userId":"12","deviceId":"` + strings.Repeat("d", 256) + `"`), 400, "bad_request"},
+		{"device name too long", "POST", "/v1/sessions", create(`"userId":"12","deviceName":"` + strings.Repeat("é", 128) + `"`), 400, "bad_request"},
+		{"device id control char", "POST", "/v1/sessions", create(`"userId":"12","deviceId":"a\u0001b"`), 400, "bad_request"},
+		{"device id newline", "POST", "/v1/sessions", create(`"userId":"12","deviceId":"a\nb"`), 400, "bad_request"},
+		{"device name DEL", "POST", "/v1/sessions", create(`"userId":"12","deviceName":"a\u007fb"`), 400, "bad_request"},
+		{"device name tab", "POST", "/v1/sessions", create(`"userId":"12","deviceName":"a\tb"`), 400, "bad_request"},
+		{"device id invalid utf-8", "POST", "/v1/sessions", create("\"userId\":\"12\",\"deviceId\":\"a\xffb\""), 400, "bad_request"},
+		{"device name invalid utf-8", "POST", "/v1/sessions", create("\"userId\":\"12\",\"deviceName\":\"\xc3\""), 400, "bad_request"},
+		{"device id number", "POST", "/v1/sessions", create(`"userId":"12","deviceId":12`), 400, "bad_request"},
+		{"device name array", "POST", "/v1/sessions", create(`"userId":"12","deviceName":["x"]`), 400, "bad_request"},
 		{"duplicate token hash", "POST", "/v1/sessions", create(`"userId":"12","refresh":{"tokenHash":"` + hashOf("rt-1") + `","expiresAt":` + fmt.Sprint(future) + `}`), 409, "conflict"},
 		{"short id", "GET", "/v1/sessions/abc", ``, 404, "not_found"},
 		{"id bad char", "GET", "/v1/sessions/" + strings.Repeat("!", 43), ``, 404, "not_found"},
@@ -87,10 +97,20 @@ func TestBadInput(t *testing.T) {
 		{"delete other owner", "DELETE", sid + "?family=1&userId=13", ``, 404, "not_found"},
 		{"list bad user", "GET", "/v1/users/a%20b/sessions", ``, 400, "bad_request"},
 		{"delete-all bad user", "DELETE", "/v1/users/a%20b/sessions", ``, 400, "bad_request"},
+		{"delete device empty", "DELETE", "/v1/users/12/sessions?deviceId=", ``, 400, "bad_request"},
+		{"delete device repeated", "DELETE", "/v1/users/12/sessions?deviceId=a&deviceId=a", ``, 400, "bad_request"},
+		{"delete device control char", "DELETE", "/v1/users/12/sessions?deviceId=a%01", ``, 400, "bad_request"},
+		{"delete device invalid utf-8", "DELETE", "/v1/users/12/sessions?deviceId=a%FF", ``, 400, "bad_request"},
+		{"delete device too long", "DELETE", "/v1/users/12/sessions?deviceId=" + strings.Repeat("d", 256), ``, 400, "bad_request"},
+		{"delete device bad user", "DELETE", "/v1/users/a%20b/sessions?deviceId=d", ``, 400, "bad_request"},
 		{"refresh same hashes", "POST", "/v1/refresh", strings.Replace(rotate(""), hash, hashOf("rt-1"), 1), 400, "bad_request"},
 		{"refresh upper hex", "POST", "/v1/refresh", strings.Replace(rotate(""), hash, strings.Repeat("A", 64), 1), 400, "bad_request"},
 		{"refresh no lifetime", "POST", "/v1/refresh", strings.Replace(rotate(""), `"maxLifetimeMs":1000`, `"maxLifetimeMs":0`, 1), 400, "bad_request"},
 		{"refresh unknown field", "POST", "/v1/refresh", rotate(`,"userId":"1"`), 400, "bad_request"},
+		{"refresh negative grace", "POST", "/v1/refresh", rotate(`,"reuseGraceMs":-1`), 400, "bad_request"},
+		{"refresh grace too long", "POST", "/v1/refresh", rotate(`,"reuseGraceMs":300001`), 400, "bad_request"},
+		{"refresh float grace", "POST", "/v1/refresh", rotate(`,"reuseGraceMs":1.5`), 400, "bad_request"},
+		{"refresh string grace", "POST", "/v1/refresh", rotate(`,"reuseGraceMs":"1000"`), 400, "bad_request"},
 		{"counter bad key", "POST", "/v1/counters/a%20b/incr", `{"windowMs":1000,"by":1}`, 400, "bad_request"},
 		{"counter negative", "POST", "/v1/counters/k/incr", `{"windowMs":1000,"by":-1}`, 400, "bad_request"},
 		{"counter no window", "POST", "/v1/counters/k/incr", `{"windowMs":0,"by":1}`, 400, "bad_request"},
@@ -143,6 +163,16 @@ func TestValidators(t *testing.T) {
 	for user, want := range map[string]bool{"12": true, "a.b_c:d@e-f": true, "": false, "a/b": false, "ü": false} {
 		if validUserID(user) != want {
 			t.Errorf("validUserID(%q) = %v", user, !want)
+		}
+	}
+	for dev, want := range map[string]bool{
+		"": true, "5b0f7e3c-9d2a-4c61-8e47-1a2b3c4d5e6f": true, "Ana’s iPhone 15 — Safari": true, "a b/c?d=e&f": true,
+		strings.Repeat("d", 255): true, strings.Repeat("é", 127) + "x": true, "\u00a0\u200b🙂": true,
+		strings.Repeat("d", 256): false, strings.Repeat("é", 128): false, "a\x00b": false, "a\x1fb": false, "a\x7fb": false,
+		"\tx": false, "x\r\n": false, "a\xffb": false, "\xc3": false, "\xed\xa0\x80": false, // a UTF-16 surrogate encoded as UTF-8
+	} {
+		if validDeviceText(dev) != want {
+			t.Errorf("validDeviceText(%q) = %v", dev, !want)
 		}
 	}
 }

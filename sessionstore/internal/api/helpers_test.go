@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -34,6 +35,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvLog(t, nil)
+}
+
+// newEnvLog is newEnv with the server logging to log (nil: nowhere).
+func newEnvLog(t *testing.T, log *slog.Logger) *env {
+	t.Helper()
 	backend, err := bolt.Open(filepath.Join(t.TempDir(), "sessions.db"), bolt.Options{LockTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	m := NewMetrics(reg, backend)
 	skew := new(atomic.Int64)
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	srv := httptest.NewServer(New(Config{Backend: backend, Sealer: sealer, Token: testToken, Registry: reg, Metrics: m, Now: now}))
+	srv := httptest.NewServer(New(Config{Backend: backend, Sealer: sealer, Token: testToken, Registry: reg, Metrics: m, Now: now, Logger: log}))
 	t.Cleanup(func() {
 		srv.Close()
 		if err := backend.Close(); err != nil {

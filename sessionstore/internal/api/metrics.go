@@ -19,6 +19,7 @@ type Metrics struct {
 	SessionsExpired prometheus.Counter // removed by the sweeper
 	SessionsRevoked prometheus.Counter // removed by a delete or a refresh-reuse revocation
 	RefreshReused   prometheus.Counter
+	RefreshGrace    prometheus.Counter
 	SweepErrors     prometheus.Counter
 }
 
@@ -46,6 +47,9 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 		RefreshReused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionstore_refresh_reuse_total", Help: "Spent refresh tokens presented again (each revokes its family).",
 		}),
+		RefreshGrace: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_refresh_grace_total", Help: "Spent refresh tokens presented again within the request's reuse grace (each rotated, nothing revoked).",
+		}),
 		SweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionstore_sweep_errors_total", Help: "Sweeper runs that failed.",
 		}),
@@ -62,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.requests, m.duration, m.SessionsCreated, m.SessionsExpired, m.SessionsRevoked,
-		m.RefreshReused, m.SweepErrors, stored,
+		m.RefreshReused, m.RefreshGrace, m.SweepErrors, stored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

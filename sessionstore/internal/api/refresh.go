@@ -14,6 +14,7 @@ type refreshRequest struct {
 	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
 	Sliding       bool   `json:"sliding"`
 	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
+	ReuseGraceMs  int64  `json:"reuseGraceMs"` // 0: none; see store.RotationOutcome
 }
 
 func (q *refreshRequest) validate() *apiError {
@@ -28,6 +29,8 @@ func (q *refreshRequest) validate() *apiError {
 		return badRequest("idleTimeoutMs must be > 0")
 	case !validDuration(q.MaxLifetimeMs):
 		return badRequest("maxLifetimeMs must be > 0")
+	case q.ReuseGraceMs < 0 || q.ReuseGraceMs > store.MaxReuseGraceMs:
+		return badRequest("reuseGraceMs: 0 (no grace) to 300000")
 	}
 	return nil
 }
@@ -43,7 +46,7 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 	now, id := s.nowMs(), newID()
 	var jwt, refresh string // the family's secrets, kept for the response
 	res, err := s.backend.RotateRefresh(r.Context(), store.Rotation{
-		TokenHash: q.TokenHash, NewTokenHash: q.NewTokenHash, Now: now,
+		TokenHash: q.TokenHash, NewTokenHash: q.NewTokenHash, Now: now, ReuseGraceMs: q.ReuseGraceMs,
 		NewSession: func(f *store.Family) (*store.Session, error) {
 			var err error
 			if jwt, err = s.sealer.Open(f.JWT, f.ID); err != nil {
@@ -71,5 +74,10 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 		return 0, s.storeError(r, err)
 	}
 	s.metrics.SessionsCreated.Inc()
-	return http.StatusOK, refreshBody{withSecrets(res.Session, jwt, refresh), res.Family.ExpiresAt, res.Replaced}
+	if res.Grace {
+		s.metrics.RefreshGrace.Inc()
+		s.log.Info("spent refresh token presented again within its reuse grace: rotated, nothing revoked",
+			"family", shortID(res.Family.ID), "session", shortID(res.Session.ID), "reuseGraceMs", q.ReuseGraceMs)
+	}
+	return http.StatusOK, refreshBody{withSecrets(res.Session, jwt, refresh), res.Family.ExpiresAt, res.Replaced, res.Grace}
 }

@@ -10,6 +10,8 @@ type createRequest struct {
 	UserID            string         `json:"userId"`
 	Host              string         `json:"host"`
 	Audience          []string       `json:"audience"`
+	DeviceID          deviceText     `json:"deviceId"`   // optional, "" = none
+	DeviceName        deviceText     `json:"deviceName"` // optional, "" = none
 	StrapiJWT         string         `json:"strapiJwt"`
 	StrapiRefresh     string         `json:"strapiRefresh"`
 	IdleTimeoutMs     int64          `json:"idleTimeoutMs"`
@@ -31,6 +33,10 @@ func (q *createRequest) validate(now int64) *apiError {
 		return badRequest("host: 1-253 chars, lower-case host without port")
 	case !validAudience(q.Audience):
 		return badRequest("audience: at most 64 entries of 1-253 printable chars")
+	case !validDeviceText(string(q.DeviceID)):
+		return badRequest("deviceId: at most 255 bytes of UTF-8 text without control characters")
+	case !validDeviceText(string(q.DeviceName)):
+		return badRequest("deviceName: at most 255 bytes of UTF-8 text without control characters")
 	case q.StrapiJWT == "":
 		return badRequest("strapiJwt is required")
 	case !validDuration(q.IdleTimeoutMs):
@@ -56,6 +62,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	}
 	sess := &store.Session{
 		ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
+		DeviceID: string(q.DeviceID), DeviceName: string(q.DeviceName),
 		UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
 		IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
 		ExpiresAt: store.FirstExpiry(now, q.IdleTimeoutMs, q.AbsoluteExpiresAt), AbsoluteExpiresAt: q.AbsoluteExpiresAt,
@@ -64,7 +71,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	var fam *store.Family
 	var tok *store.RefreshToken
 	if q.Refresh != nil {
-		fam = &store.Family{ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience, CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
+		fam = &store.Family{ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
+			DeviceID: sess.DeviceID, DeviceName: sess.DeviceName, CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
 		fam.JWT, fam.Refresh = s.sealer.Seal(q.StrapiJWT, fam.ID), s.sealer.Seal(q.StrapiRefresh, fam.ID)
 		tok = &store.RefreshToken{Hash: q.Refresh.TokenHash, FamilyID: fam.ID, UserID: q.UserID, SessionID: sess.ID, ExpiresAt: q.Refresh.ExpiresAt}
 		sess.FamilyID = fam.ID
@@ -218,12 +226,26 @@ func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) (int, 
 	return http.StatusOK, SessionsBody{out}
 }
 
+// deleteUserSessions revokes every session and family of the user or, with ?deviceId=, only those
+// of that device (a logout of one device: Strapi 5's POST /api/auth/logout with a deviceId). On
+// the mongo backend a login of that device racing the call may survive it; for a logout that is
+// acceptable (it is a later login).
 func (s *Server) deleteUserSessions(w http.ResponseWriter, r *http.Request) (int, any) {
 	user := r.PathValue("userId")
 	if !validUserID(user) {
 		return 0, badRequest("userId: 1-128 chars of A-Z a-z 0-9 . _ : @ -")
 	}
-	rev, err := s.backend.DeleteUserSessions(r.Context(), user, s.nowMs())
+	var rev store.Revocation
+	var err error
+	if devices, ok := r.URL.Query()["deviceId"]; ok {
+		// Given, it must be one device: an empty or repeated one would not say which.
+		if len(devices) != 1 || devices[0] == "" || !validDeviceText(devices[0]) {
+			return 0, badRequest("deviceId: once, 1-255 bytes of UTF-8 text without control characters")
+		}
+		rev, err = s.backend.DeleteDeviceSessions(r.Context(), user, devices[0], s.nowMs())
+	} else {
+		rev, err = s.backend.DeleteUserSessions(r.Context(), user, s.nowMs())
+	}
 	if err != nil {
 		return 0, s.storeError(r, err)
 	}

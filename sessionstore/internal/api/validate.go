@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits from docs/store-api.md.
@@ -12,6 +14,7 @@ const (
 	maxHost        = 253
 	maxAudience    = 64
 	maxCounterKey  = 200
+	maxDeviceText  = 255                          // bytes of deviceId, deviceName
 	maxDurationMs  = 100 * 365 * 24 * 3600 * 1000 // keeps now+duration far from overflow
 	maxCounterStep = 1 << 30
 )
@@ -78,6 +81,38 @@ func validAudience(a []string) bool {
 		}
 	}
 	return true
+}
+
+// validDeviceText: a deviceId or deviceName, "" (none) or at most 255 bytes of valid UTF-8
+// without control characters (U+0000–U+001F, U+007F).
+func validDeviceText(s string) bool {
+	if len(s) > maxDeviceText || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// deviceText is a device field of a request. encoding/json replaces invalid UTF-8 in a string by
+// U+FFFD without a word; a deviceText keeps such a value invalid (its raw bytes) instead, so that
+// validDeviceText refuses it rather than storing a mangled name.
+type deviceText string
+
+func (d *deviceText) UnmarshalJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		*d = deviceText(b)
+		return nil
+	}
+	var s string // null leaves it ""
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = deviceText(s)
+	return nil
 }
 
 func validDuration(ms int64) bool { return ms > 0 && ms <= maxDurationMs }

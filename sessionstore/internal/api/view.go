@@ -10,6 +10,8 @@ type Session struct {
 	FamilyID          string           `json:"familyId"`
 	Host              string           `json:"host"`
 	Audience          []string         `json:"audience"`
+	DeviceID          string           `json:"deviceId"`   // "" when the login named no device
+	DeviceName        string           `json:"deviceName"` // "" when none
 	StrapiJWT         *string          `json:"strapiJwt,omitempty"`
 	StrapiRefresh     *string          `json:"strapiRefresh,omitempty"`
 	UpstreamVersion   int64            `json:"upstreamVersion"`
@@ -71,6 +73,9 @@ type refreshBody struct {
 	Session           *Session `json:"session"`
 	RefreshExpiresAt  int64    `json:"refreshExpiresAt"`
 	ReplacedSessionID string   `json:"replacedSessionId"`
+	// Grace: the token had been spent already, within the request's reuseGraceMs: a rotation that
+	// spent nothing and revoked nothing (replacedSessionId is then already gone).
+	Grace bool `json:"grace"`
 }
 
 type counterBody struct {
@@ -90,7 +95,7 @@ func NewSessionView(s *store.Session) *Session {
 	}
 	return &Session{
 		ID: s.ID, UserID: s.UserID, FamilyID: s.FamilyID, Host: s.Host, Audience: aud,
-		UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
+		DeviceID: s.DeviceID, DeviceName: s.DeviceName, UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
 		HostsLastSeen: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
 		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevalidatedAt: s.RevalidatedAt,
 	}

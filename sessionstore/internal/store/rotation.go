@@ -5,22 +5,49 @@ import (
 	"slices"
 )
 
+// MaxReuseGraceMs bounds Rotation.ReuseGraceMs (5 minutes): a grace is for a client retrying or
+// racing itself, not a second life for a stolen token.
+const MaxReuseGraceMs = 300_000
+
 // RotationOutcome decides a RotateRefresh from what storage holds: t is the presented token's
-// record (nil when unknown), f its family's (nil when gone). nil: spend t and mint a session from
-// f. ErrReused: t was spent already, so the family is revoked (whatever state it is in; spent
-// tokens are kept until they expire so that every replay lands here). ErrNotFound: unknown or
-// expired token, or a family that is gone or expired; nothing may be written.
-func RotationOutcome(t *RefreshToken, f *Family, now int64) error {
+// record (nil when unknown), f its family's (nil when gone), graceMs the rotation's reuse grace.
+//   - (false, nil): spend t and mint a session from f.
+//   - (true, nil): a grace rotation. t was spent already, but at most graceMs ago (the same
+//     millisecond included; t.SpentAt 0, a token spent before spend times were recorded, never
+//     is) and f is live: mint a session from f exactly as a rotation does, and write nothing else
+//     (t stays spent with its SpentAt, so the grace never extends itself; nothing is revoked).
+//   - ErrReused: t was spent already and no grace applies, so the family is revoked (whatever
+//     state it is in; spent tokens are kept until they expire so that every replay lands here).
+//   - ErrNotFound: unknown or expired token, or a family that is gone or expired; nothing may be
+//     written.
+func RotationOutcome(t *RefreshToken, f *Family, now, graceMs int64) (grace bool, err error) {
 	switch {
 	case t == nil || !t.Live(now):
-		return ErrNotFound
+		return false, ErrNotFound
+	case t.Spent && t.InGrace(now, graceMs) && familyLive(t, f, now):
+		return true, nil
 	case t.Spent:
-		return ErrReused
-	case f == nil || f.ID != t.FamilyID || !f.Live(now):
-		return ErrNotFound
+		return false, ErrReused
+	case !familyLive(t, f, now):
+		return false, ErrNotFound
 	}
-	return nil
+	return false, nil
 }
+
+func familyLive(t *RefreshToken, f *Family, now int64) bool {
+	return f != nil && f.ID == t.FamilyID && f.Live(now)
+}
+
+// InGrace reports whether a spent t presented at now is within a reuse grace of graceMs:
+// 0 <= now - SpentAt <= graceMs, with graceMs > 0 and a recorded SpentAt. A clock that went
+// backwards past SpentAt is outside (reuse): the grace errs towards revoking.
+func (t *RefreshToken) InGrace(now, graceMs int64) bool {
+	elapsed := now - t.SpentAt
+	return graceMs > 0 && t.SpentAt > 0 && elapsed >= 0 && elapsed <= graceMs
+}
+
+// Spend marks t spent at now (a normal rotation; a grace rotation spends nothing).
+func (t *RefreshToken) Spend(now int64) { t.Spent, t.SpentAt = true, now }
 
 // RevokedUser is whose family a reuse revoked: the spent token's user (it outlives the family),
 // else the family record's (a token stored before tokens named their user), else "".
@@ -42,7 +69,7 @@ type Mint struct {
 	Now           int64
 }
 
-// MintSession builds the session a rotation issues from f: the family's user, audience and
+// MintSession builds the session a rotation issues from f: the family's user, audience, device and
 // revalidation time (a rotation is no re-read of the user), a fresh upstream version, a cap of
 // MaxLifetimeMs from now that never passes the family's expiry, and a first idle window under it.
 // The secrets are left to the caller, who seals them under the new id.
@@ -50,6 +77,7 @@ func (f *Family) MintSession(m Mint) *Session {
 	abs := min(m.Now+m.MaxLifetimeMs, f.ExpiresAt)
 	return &Session{
 		ID: m.ID, UserID: f.UserID, FamilyID: f.ID, Host: m.Host, Audience: slices.Clone(f.Audience),
+		DeviceID: f.DeviceID, DeviceName: f.DeviceName,
 		UpstreamVersion: 1, CreatedAt: m.Now, LastSeenAt: m.Now, HostsLastSeen: map[string]int64{m.Host: m.Now},
 		IdleTimeoutMs: m.IdleTimeoutMs, Sliding: m.Sliding,
 		ExpiresAt: FirstExpiry(m.Now, m.IdleTimeoutMs, abs), AbsoluteExpiresAt: abs,

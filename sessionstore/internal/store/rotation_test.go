@@ -7,31 +7,66 @@ import (
 )
 
 func TestRotationOutcome(t *testing.T) {
-	const now = int64(1_000)
+	const now = int64(1_000_000)
 	tok := func(spent bool, exp int64) *RefreshToken {
 		return &RefreshToken{Hash: "h", FamilyID: "f", UserID: "12", SessionID: "s", ExpiresAt: exp, Spent: spent}
 	}
+	spentAt := func(at int64) *RefreshToken {
+		t := tok(true, now+1)
+		t.SpentAt = at
+		return t
+	}
 	fam := &Family{ID: "f", UserID: "12", ExpiresAt: now + 1}
+	const grace = int64(10_000)
 	cases := []struct {
-		name string
-		t    *RefreshToken
-		f    *Family
-		want error
+		name    string
+		t       *RefreshToken
+		f       *Family
+		graceMs int64
+		want    error
+		inGrace bool
 	}{
-		{"live token, live family", tok(false, now+1), fam, nil},
-		{"unknown token", nil, nil, ErrNotFound},
-		{"expired token", tok(false, now), fam, ErrNotFound},
-		{"expired spent token", tok(true, now), fam, ErrNotFound},
-		{"spent token, live family", tok(true, now+1), fam, ErrReused},
-		{"spent token, family gone", tok(true, now+1), nil, ErrReused},
-		{"family gone", tok(false, now+1), nil, ErrNotFound},
-		{"family expired", tok(false, now+1), &Family{ID: "f", ExpiresAt: now}, ErrNotFound},
-		{"another family", tok(false, now+1), &Family{ID: "g", ExpiresAt: now + 1}, ErrNotFound},
+		{"live token, live family", tok(false, now+1), fam, 0, nil, false},
+		{"live token with a grace asked", tok(false, now+1), fam, grace, nil, false},
+		{"unknown token", nil, nil, 0, ErrNotFound, false},
+		{"expired token", tok(false, now), fam, 0, ErrNotFound, false},
+		{"expired spent token", tok(true, now), fam, 0, ErrNotFound, false},
+		{"spent token, live family", tok(true, now+1), fam, 0, ErrReused, false},
+		{"spent token, family gone", tok(true, now+1), nil, 0, ErrReused, false},
+		{"family gone", tok(false, now+1), nil, 0, ErrNotFound, false},
+		{"family expired", tok(false, now+1), &Family{ID: "f", ExpiresAt: now}, 0, ErrNotFound, false},
+		{"another family", tok(false, now+1), &Family{ID: "g", ExpiresAt: now + 1}, 0, ErrNotFound, false},
+
+		{"grace: spent 5s ago", spentAt(now - 5_000), fam, grace, nil, true},
+		{"grace: spent this millisecond", spentAt(now), fam, grace, nil, true},
+		{"grace: spent exactly the grace ago", spentAt(now - grace), fam, grace, nil, true},
+		{"grace: 1ms past it", spentAt(now - grace - 1), fam, grace, ErrReused, false},
+		{"grace: spent in the future (clock went back)", spentAt(now + 1), fam, grace, ErrReused, false},
+		{"grace: spent before spend times were recorded", spentAt(0), fam, MaxReuseGraceMs, ErrReused, false},
+		{"grace 0: spent 1ms ago", spentAt(now - 1), fam, 0, ErrReused, false},
+		{"grace 0: spent this millisecond", spentAt(now), fam, 0, ErrReused, false},
+		{"negative grace", spentAt(now), fam, -1, ErrReused, false},
+		{"grace: family gone", spentAt(now - 1), nil, grace, ErrReused, false},
+		{"grace: family expired", spentAt(now - 1), &Family{ID: "f", ExpiresAt: now}, grace, ErrReused, false},
+		{"grace: another family", spentAt(now - 1), &Family{ID: "g", ExpiresAt: now + 1}, grace, ErrReused, false},
+		{"grace: token expired", func() *RefreshToken { t := spentAt(now - 1); t.ExpiresAt = now; return t }(), fam, grace, ErrNotFound, false},
 	}
 	for _, tc := range cases {
-		if got := RotationOutcome(tc.t, tc.f, now); !errors.Is(got, tc.want) || (tc.want == nil && got != nil) {
-			t.Errorf("%s: RotationOutcome = %v, want %v", tc.name, got, tc.want)
+		inGrace, got := RotationOutcome(tc.t, tc.f, now, tc.graceMs)
+		if !errors.Is(got, tc.want) || (tc.want == nil && got != nil) || inGrace != tc.inGrace {
+			t.Errorf("%s: RotationOutcome = (grace %v, %v), want (grace %v, %v)", tc.name, inGrace, got, tc.inGrace, tc.want)
 		}
+	}
+}
+
+func TestSpend(t *testing.T) {
+	tok := &RefreshToken{Hash: "h", ExpiresAt: 10}
+	tok.Spend(7)
+	if !tok.Spent || tok.SpentAt != 7 {
+		t.Fatalf("Spend(7) = %+v", tok)
+	}
+	if g, err := RotationOutcome(tok, &Family{ExpiresAt: 10}, 8, 1); !g || err != nil {
+		t.Fatalf("just spent, within 1ms: grace %v, %v", g, err)
 	}
 }
 
@@ -55,8 +90,8 @@ func TestRevokedUser(t *testing.T) {
 
 func TestMintSession(t *testing.T) {
 	const now = int64(1_000)
-	f := &Family{ID: "f", UserID: "12", Host: "a.localhost", Audience: []string{"a.localhost"}, JWT: []byte("sealed"),
-		CreatedAt: 1, ExpiresAt: now + 5_000, RevalidatedAt: 900}
+	f := &Family{ID: "f", UserID: "12", Host: "a.localhost", Audience: []string{"a.localhost"}, DeviceID: "dev-1", DeviceName: "Pixel 9",
+		JWT: []byte("sealed"), CreatedAt: 1, ExpiresAt: now + 5_000, RevalidatedAt: 900}
 	cases := []struct {
 		idle, maxLifetime int64
 		wantExp, wantAbs  int64
@@ -70,7 +105,7 @@ func TestMintSession(t *testing.T) {
 		t.Run(fmt.Sprintf("idle=%d,max=%d", tc.idle, tc.maxLifetime), func(t *testing.T) {
 			s := f.MintSession(Mint{ID: "n", Host: "b.localhost", IdleTimeoutMs: tc.idle, Sliding: true, MaxLifetimeMs: tc.maxLifetime, Now: now})
 			want := Session{ID: "n", UserID: "12", FamilyID: "f", Host: "b.localhost", Audience: []string{"a.localhost"},
-				UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{"b.localhost": now},
+				DeviceID: "dev-1", DeviceName: "Pixel 9", UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{"b.localhost": now},
 				IdleTimeoutMs: tc.idle, Sliding: true, ExpiresAt: tc.wantExp, AbsoluteExpiresAt: tc.wantAbs, RevalidatedAt: 900}
 			if g, w := fmt.Sprintf("%+v", *s), fmt.Sprintf("%+v", want); g != w {
 				t.Fatalf("MintSession:\n got  %s\n want %s", g, w)

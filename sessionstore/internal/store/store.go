@@ -30,6 +30,8 @@ type Session struct {
 	FamilyID          string // "" when the session has no refresh family
 	Host              string
 	Audience          []string
+	DeviceID          string // the client device the login named, "" for none; a rotation's session has its family's
+	DeviceName        string // that device's display name, "" for none
 	JWT               []byte
 	Refresh           []byte
 	UpstreamVersion   int64
@@ -48,14 +50,16 @@ type Session struct {
 // Family is the chain of refresh tokens issued from one login. It keeps its own sealed copy of the
 // upstream credentials so a rotation can mint a session after the original one is gone.
 type Family struct {
-	ID        string
-	UserID    string
-	Host      string
-	Audience  []string
-	JWT       []byte
-	Refresh   []byte
-	CreatedAt int64
-	ExpiresAt int64
+	ID         string
+	UserID     string
+	Host       string
+	Audience   []string
+	DeviceID   string // the login's device ("" for none), given to every session the family mints
+	DeviceName string
+	JWT        []byte
+	Refresh    []byte
+	CreatedAt  int64
+	ExpiresAt  int64
 	// RevalidatedAt is the last SetUser through any of the family's sessions (0: none).
 	RevalidatedAt int64
 }
@@ -68,6 +72,9 @@ type RefreshToken struct {
 	SessionID string // the session issued together with this token
 	ExpiresAt int64  // the family's: a token record lives exactly as long as its family may
 	Spent     bool
+	// SpentAt is when the token was spent (0: unspent, or spent before spend times were recorded,
+	// which no reuse grace covers). A grace rotation leaves it unchanged.
+	SpentAt int64
 }
 
 // Counter is a fixed-window counter.
@@ -118,6 +125,10 @@ type Rotation struct {
 	TokenHash    string
 	NewTokenHash string
 	Now          int64
+	// ReuseGraceMs is how long after a token was spent presenting it again still rotates (a client
+	// that lost the answer retries; concurrent tabs race) instead of revoking the family; 0: none.
+	// See RotationOutcome.
+	ReuseGraceMs int64
 	// NewSession builds the replacement session from the live family (Family.MintSession, with the
 	// secrets sealed for it), inside the atomic section. It may be called more than once (retried
 	// transactions) and must have no side effects.
@@ -140,9 +151,12 @@ type RotateResult struct {
 	Session *Session
 	Family  *Family
 	Revoked Revocation
-	// Replaced is the id of the session the spent token was issued with (now deleted), so callers
-	// can drop what they cached of it.
+	// Replaced is the id of the session the spent token was issued with (now deleted; on a grace
+	// rotation deleted by the first one), so callers can drop what they cached of it.
 	Replaced string
+	// Grace: the token was spent already and was presented again within Rotation.ReuseGraceMs, so
+	// this rotation minted a session and a token without spending it again or revoking anything.
+	Grace bool
 }
 
 // SweepResult counts the expired records one Sweep call removed.
@@ -182,13 +196,22 @@ type Backend interface {
 	ListUserSessions(ctx context.Context, userID string, now int64) ([]*Session, error)
 	// DeleteUserSessions removes every session and family (with tokens) of the user.
 	DeleteUserSessions(ctx context.Context, userID string, now int64) (Revocation, error)
+	// DeleteDeviceSessions removes the user's sessions (live or expired) whose DeviceID is deviceID
+	// (never ""), and every family of the user with that DeviceID, with its tokens and all its
+	// sessions: also a family whose session already ended, so the device's refresh token mints
+	// nothing afterwards. A backend without transactions may let a login of that device that races
+	// the call survive (acceptable for a logout); other devices' records are never touched.
+	DeleteDeviceSessions(ctx context.Context, userID, deviceID string, now int64) (Revocation, error)
 	// RotateRefresh, as RotationOutcome decides on the token and family records read in the
-	// atomic step: unknown/expired token or family → ErrNotFound; spent token → the family, its
-	// sessions and its unspent tokens are deleted (spent tokens stay until they expire, so every
-	// replay is detected), RotateResult.Revoked says what went (UserID and FamilyID from the spent
-	// token, so also on later replays) and ErrReused; else the token is spent, its session deleted,
-	// the new session and token (Rotation.NextToken) stored. Of concurrent calls with one token
-	// exactly one succeeds.
+	// atomic step: unknown/expired token or family → ErrNotFound; spent token within the reuse
+	// grace of a live family → RotateResult.Grace: the new session and token are stored and
+	// nothing else is written (the token stays spent with its SpentAt, no session is removed);
+	// other spent token → the family, its sessions and its unspent tokens are deleted (spent
+	// tokens stay until they expire, so every replay is detected), RotateResult.Revoked says what
+	// went (UserID and FamilyID from the spent token, so also on later replays) and ErrReused;
+	// else the token is spent (SpentAt = now), its session deleted, the new session and token
+	// (Rotation.NextToken) stored. Of concurrent calls with one token exactly one spends it: with
+	// no grace the others are ErrReused, within a grace they are grace rotations.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
 	// IncrCounter adds by to the key's window, starting a new window of windowMs when none is open.
 	IncrCounter(ctx context.Context, key string, windowMs, by, now int64) (Counter, error)

@@ -89,54 +89,90 @@ func TestCorruptRecord(t *testing.T) {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a", "b"}, JWT: []byte("j"), CreatedAt: 5, ExpiresAt: -1, RevalidatedAt: 7}
+	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a", "b"}, DeviceID: "d-1", DeviceName: "Ana’s phone",
+		JWT: []byte("j"), CreatedAt: 5, ExpiresAt: -1, RevalidatedAt: 7}
 	gf, err := decodeFamily(encodeFamily(f))
-	if err != nil || gf.ID != "f" || len(gf.Audience) != 2 || string(gf.JWT) != "j" || gf.Refresh != nil || gf.ExpiresAt != -1 || gf.RevalidatedAt != 7 {
+	if err != nil || gf.ID != "f" || len(gf.Audience) != 2 || string(gf.JWT) != "j" || gf.Refresh != nil || gf.ExpiresAt != -1 || gf.RevalidatedAt != 7 ||
+		gf.DeviceID != "d-1" || gf.DeviceName != "Ana’s phone" {
 		t.Fatalf("family: %+v %v", gf, err)
 	}
-	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", UserID: "u", SessionID: "s", ExpiresAt: 9, Spent: true}
+	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", UserID: "u", SessionID: "s", ExpiresAt: 9, Spent: true, SpentAt: 1_700_000_000_123}
 	gt, err := decodeToken(encodeToken(tok))
 	if err != nil || *gt != *tok {
 		t.Fatalf("token: %+v %v", gt, err)
 	}
-	for _, b := range [][]byte{nil, {0}, {sessionV1}, append(encodeToken(tok), 0)} {
+	sess := &store.Session{ID: "s", UserID: "u", Host: "h", DeviceID: "d-1", DeviceName: "Ana’s phone", HostsLastSeen: map[string]int64{}, RevalidatedAt: 3}
+	gs, err := decodeSession(encodeSession(sess))
+	if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
+		t.Fatalf("session: %+v %v", gs, err)
+	}
+	for _, b := range [][]byte{nil, {0}, {sessionV1}, {tokenV3 + 1}, append(encodeToken(tok), 0)} {
 		if _, err := decodeToken(b); err == nil {
 			t.Fatalf("decodeToken(%x) accepted", b)
 		}
 	}
+	for _, b := range [][]byte{{familyV3 + 1}, append(encodeFamily(f), 0)} {
+		if _, err := decodeFamily(b); err == nil {
+			t.Fatalf("decodeFamily(%x) accepted", b)
+		}
+	}
 }
 
-// TestCodecReadsV1: records written before revalidatedAt and the token's userId existed still
-// decode, with those fields zero. (A v1 record is the v2 encoding of zero values without its last
-// field, a varint 0 or an empty string, both one 0x00 byte.)
-func TestCodecReadsV1(t *testing.T) {
-	v1 := func(v2 []byte, version byte) []byte {
-		if v2[len(v2)-1] != 0 {
-			t.Fatalf("last byte of %x is not the zero field", v2)
+// TestCodecReadsOlderVersions: records written before revalidatedAt, the token's userId, the
+// device and the spend time existed still decode, with those fields zero. An older record is the
+// newest encoding of zero values for the fields added since, cut off (each zero field, a varint 0
+// or an empty string, is one 0x00 byte), under the older version byte.
+func TestCodecReadsOlderVersions(t *testing.T) {
+	older := func(newest []byte, version byte, cut int) []byte {
+		t.Helper()
+		for _, c := range newest[len(newest)-cut:] {
+			if c != 0 {
+				t.Fatalf("the last %d bytes of %x are not zero fields", cut, newest)
+			}
 		}
-		return append([]byte{version}, v2[1:len(v2)-1]...)
+		return append([]byte{version}, newest[1:len(newest)-cut]...)
 	}
 	sess := &store.Session{ID: "s", UserID: "u", FamilyID: "f", Host: "h", Audience: []string{"a"}, JWT: []byte("j"),
 		UpstreamVersion: 2, CreatedAt: 1, LastSeenAt: 2, HostsLastSeen: map[string]int64{"h": 2}, IdleTimeoutMs: 3,
 		Sliding: true, ExpiresAt: 4, AbsoluteExpiresAt: 5}
-	gs, err := decodeSession(v1(encodeSession(sess), sessionV1))
-	if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
-		t.Fatalf("v1 session: %+v %v", gs, err)
+	for _, v := range []struct {
+		version byte
+		cut     int
+	}{{sessionV1, 3}, {sessionV2, 2}} {
+		gs, err := decodeSession(older(encodeSession(sess), v.version, v.cut))
+		if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
+			t.Fatalf("v%d session: %+v %v", v.version, gs, err)
+		}
 	}
 	checked := *sess
 	checked.RevalidatedAt = 9
-	if gs, err = decodeSession(encodeSession(&checked)); err != nil || gs.RevalidatedAt != 9 {
-		t.Fatalf("v2 session: %+v %v", gs, err)
+	v2 := older(encodeSession(&checked), sessionV2, 2)
+	if gs, err := decodeSession(v2); err != nil || gs.RevalidatedAt != 9 || gs.DeviceID != "" {
+		t.Fatalf("v2 session with revalidatedAt: %+v %v", gs, err)
 	}
+
 	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a"}, CreatedAt: 1, ExpiresAt: 2}
-	if gf, err := decodeFamily(v1(encodeFamily(f), familyV1)); err != nil || fmt.Sprintf("%+v", *gf) != fmt.Sprintf("%+v", *f) {
-		t.Fatalf("v1 family: %+v %v", gf, err)
+	for _, v := range []struct {
+		version byte
+		cut     int
+	}{{familyV1, 3}, {familyV2, 2}} {
+		if gf, err := decodeFamily(older(encodeFamily(f), v.version, v.cut)); err != nil || fmt.Sprintf("%+v", *gf) != fmt.Sprintf("%+v", *f) {
+			t.Fatalf("v%d family: %+v %v", v.version, gf, err)
+		}
 	}
+
 	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", SessionID: "s", ExpiresAt: 9, Spent: true}
-	if gt, err := decodeToken(v1(encodeToken(tok), tokenV1)); err != nil || *gt != *tok {
+	if gt, err := decodeToken(older(encodeToken(tok), tokenV1, 2)); err != nil || *gt != *tok {
 		t.Fatalf("v1 token: %+v %v", gt, err)
 	}
-	for _, b := range [][]byte{{sessionV2 + 1}, append(v1(encodeSession(sess), sessionV1), 0)} {
+	named := *tok
+	named.UserID = "u"
+	if gt, err := decodeToken(older(encodeToken(&named), tokenV2, 1)); err != nil || *gt != named || gt.SpentAt != 0 {
+		t.Fatalf("v2 token: %+v %v", gt, err)
+	}
+
+	// An older version byte with the newer fields still there is corrupt, and so is a newer version.
+	for _, b := range [][]byte{{sessionV3 + 1}, append([]byte{sessionV2}, encodeSession(sess)[1:]...), append(older(encodeSession(sess), sessionV1, 3), 0)} {
 		if _, err := decodeSession(b); err == nil {
 			t.Fatalf("decodeSession(%x) accepted", b)
 		}

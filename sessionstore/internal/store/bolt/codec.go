@@ -15,10 +15,13 @@ import (
 const (
 	sessionV1 byte = 1
 	sessionV2 byte = 2 // + revalidatedAt
+	sessionV3 byte = 3 // + deviceId, deviceName
 	familyV1  byte = 1
 	familyV2  byte = 2 // + revalidatedAt
+	familyV3  byte = 3 // + deviceId, deviceName
 	tokenV1   byte = 1
 	tokenV2   byte = 2 // + userId
+	tokenV3   byte = 3 // + spentAt
 	counterV1 byte = 1
 )
 
@@ -147,8 +150,8 @@ func (d *decoder) done() error {
 }
 
 func encodeSession(s *store.Session) []byte {
-	b := make([]byte, 0, 160+len(s.JWT)+len(s.Refresh)+32*len(s.HostsLastSeen))
-	b = append(b, sessionV2)
+	b := make([]byte, 0, 160+len(s.JWT)+len(s.Refresh)+len(s.DeviceID)+len(s.DeviceName)+32*len(s.HostsLastSeen))
+	b = append(b, sessionV3)
 	b = appendString(b, s.ID)
 	b = appendString(b, s.UserID)
 	b = appendString(b, s.FamilyID)
@@ -174,12 +177,14 @@ func encodeSession(s *store.Session) []byte {
 		b = appendString(b, h)
 		b = binary.AppendVarint(b, s.HostsLastSeen[h])
 	}
-	return binary.AppendVarint(b, s.RevalidatedAt)
+	b = binary.AppendVarint(b, s.RevalidatedAt)
+	b = appendString(b, s.DeviceID)
+	return appendString(b, s.DeviceName)
 }
 
 func decodeSession(b []byte) (*store.Session, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(sessionV2)
+	v := d.versionUpTo(sessionV3)
 	s := &store.Session{
 		ID:                d.string(),
 		UserID:            d.string(),
@@ -209,6 +214,9 @@ func decodeSession(b []byte) (*store.Session, error) {
 	if v >= sessionV2 {
 		s.RevalidatedAt = d.varint()
 	}
+	if v >= sessionV3 {
+		s.DeviceID, s.DeviceName = d.string(), d.string()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -216,8 +224,8 @@ func decodeSession(b []byte) (*store.Session, error) {
 }
 
 func encodeFamily(f *store.Family) []byte {
-	b := make([]byte, 0, 128+len(f.JWT)+len(f.Refresh))
-	b = append(b, familyV2)
+	b := make([]byte, 0, 128+len(f.JWT)+len(f.Refresh)+len(f.DeviceID)+len(f.DeviceName))
+	b = append(b, familyV3)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
 	b = appendString(b, f.Host)
@@ -226,12 +234,14 @@ func encodeFamily(f *store.Family) []byte {
 	b = appendBytes(b, f.Refresh)
 	b = binary.AppendVarint(b, f.CreatedAt)
 	b = binary.AppendVarint(b, f.ExpiresAt)
-	return binary.AppendVarint(b, f.RevalidatedAt)
+	b = binary.AppendVarint(b, f.RevalidatedAt)
+	b = appendString(b, f.DeviceID)
+	return appendString(b, f.DeviceName)
 }
 
 func decodeFamily(b []byte) (*store.Family, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(familyV2)
+	v := d.versionUpTo(familyV3)
 	f := &store.Family{
 		ID:        d.string(),
 		UserID:    d.string(),
@@ -245,6 +255,9 @@ func decodeFamily(b []byte) (*store.Family, error) {
 	if v >= familyV2 {
 		f.RevalidatedAt = d.varint()
 	}
+	if v >= familyV3 {
+		f.DeviceID, f.DeviceName = d.string(), d.string()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -253,18 +266,19 @@ func decodeFamily(b []byte) (*store.Family, error) {
 
 func encodeToken(t *store.RefreshToken) []byte {
 	b := make([]byte, 0, 128)
-	b = append(b, tokenV2)
+	b = append(b, tokenV3)
 	b = appendString(b, t.Hash)
 	b = appendString(b, t.FamilyID)
 	b = appendString(b, t.SessionID)
 	b = binary.AppendVarint(b, t.ExpiresAt)
 	b = appendBool(b, t.Spent)
-	return appendString(b, t.UserID)
+	b = appendString(b, t.UserID)
+	return binary.AppendVarint(b, t.SpentAt)
 }
 
 func decodeToken(b []byte) (*store.RefreshToken, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(tokenV2)
+	v := d.versionUpTo(tokenV3)
 	t := &store.RefreshToken{
 		Hash:      d.string(),
 		FamilyID:  d.string(),
@@ -274,6 +288,9 @@ func decodeToken(b []byte) (*store.RefreshToken, error) {
 	}
 	if v >= tokenV2 {
 		t.UserID = d.string()
+	}
+	if v >= tokenV3 {
+		t.SpentAt = d.varint()
 	}
 	if err := d.done(); err != nil {
 		return nil, err

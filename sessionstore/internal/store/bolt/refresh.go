@@ -144,7 +144,8 @@ func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (store.
 }
 
 // RotateRefresh spends a refresh token as store.RotationOutcome decides on the token and family
-// read in the same transaction; see store.Backend.
+// read in the same transaction (so of concurrent calls with one token exactly one spends it, and
+// within a reuse grace the others see it spent and take the grace); see store.Backend.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
 	var res store.RotateResult
 	var outcome error
@@ -160,7 +161,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 				return err
 			}
 		}
-		switch outcome = store.RotationOutcome(t, f, r.Now); outcome {
+		var grace bool
+		switch grace, outcome = store.RotationOutcome(t, f, r.Now, r.ReuseGraceMs); outcome {
 		case nil:
 		case store.ErrReused:
 			res.Revoked, err = revokeFamily(tx, t.FamilyID, r.Now, true)
@@ -178,12 +180,16 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			outcome = store.ErrConflict
 			return nil
 		}
-		t.Spent = true
-		if err := tx.Bucket(bTokens).Put([]byte(t.Hash), encodeToken(t)); err != nil {
-			return err
-		}
-		if _, _, err := removeSessionByID(tx, t.SessionID, r.Now); err != nil {
-			return err
+		// A grace rotation writes only the new session and token: the presented token stays spent
+		// with its SpentAt, and the session it was issued with went at the rotation that spent it.
+		if !grace {
+			t.Spend(r.Now)
+			if err := tx.Bucket(bTokens).Put([]byte(t.Hash), encodeToken(t)); err != nil {
+				return err
+			}
+			if _, _, err := removeSessionByID(tx, t.SessionID, r.Now); err != nil {
+				return err
+			}
 		}
 		if err := insertSession(tx, sess); err != nil {
 			return err
@@ -191,7 +197,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err := insertToken(tx, r.NextToken(f, sess)); err != nil {
 			return err
 		}
-		res.Session, res.Family, res.Replaced = sess, f, t.SessionID
+		res.Session, res.Family, res.Replaced, res.Grace = sess, f, t.SessionID, grace
 		return nil
 	})
 	if err != nil {

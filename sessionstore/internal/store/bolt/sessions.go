@@ -304,3 +304,47 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64
 	}
 	return rev.Sorted(), nil
 }
+
+// DeleteDeviceSessions removes, in one transaction, every family of the user with that device
+// (with its tokens and sessions) and then the user's remaining sessions of the device.
+func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID string, now int64) (store.Revocation, error) {
+	if deviceID == "" { // "no device" is not a device: never a match
+		return store.Revocation{UserID: userID}.Sorted(), nil
+	}
+	var rev store.Revocation
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		rev = store.Revocation{UserID: userID}
+		for _, famID := range ownedIDs(tx.Bucket(bFamUser), userID) {
+			f, err := loadFamily(tx, famID)
+			if err != nil {
+				return err
+			}
+			if f == nil || f.DeviceID != deviceID {
+				continue
+			}
+			fr, err := revokeFamily(tx, famID, now, false)
+			if err != nil {
+				return err
+			}
+			rev.Merge(fr)
+		}
+		for _, id := range ownedIDs(tx.Bucket(bSessUser), userID) {
+			sess, err := loadSession(tx, id)
+			if err != nil {
+				return err
+			}
+			if sess == nil || sess.DeviceID != deviceID {
+				continue
+			}
+			if err := removeSession(tx, sess); err != nil {
+				return err
+			}
+			rev.Add(id, sess.Live(now))
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Revocation{}, err
+	}
+	return rev.Sorted(), nil
+}

@@ -28,6 +28,8 @@ type sessionDoc struct {
 	ExpiresAt         bson.DateTime    `bson:"expiresAt"`
 	AbsoluteExpiresAt bson.DateTime    `bson:"absoluteExpiresAt"`
 	RevalidatedAt     int64            `bson:"revalidatedAt,omitempty"` // absent in older documents: 0
+	DeviceID          string           `bson:"deviceId,omitempty"`      // absent: no device (older documents too)
+	DeviceName        string           `bson:"deviceName,omitempty"`
 }
 
 type familyDoc struct {
@@ -40,6 +42,8 @@ type familyDoc struct {
 	CreatedAt     int64         `bson:"createdAt"`
 	ExpiresAt     bson.DateTime `bson:"expiresAt"`
 	RevalidatedAt int64         `bson:"revalidatedAt,omitempty"`
+	DeviceID      string        `bson:"deviceId,omitempty"`
+	DeviceName    string        `bson:"deviceName,omitempty"`
 }
 
 type tokenDoc struct {
@@ -49,6 +53,7 @@ type tokenDoc struct {
 	SessionID string        `bson:"sessionId"`        // indexed: finds the family of a session that is gone
 	ExpiresAt bson.DateTime `bson:"expiresAt"`
 	Spent     bool          `bson:"spent"`
+	SpentAt   int64         `bson:"spentAt,omitempty"` // absent in older documents: no reuse grace
 }
 
 type counterDoc struct {
@@ -75,7 +80,7 @@ func toSessionDoc(s *store.Session) *sessionDoc {
 		JWT: s.JWT, Refresh: s.Refresh, UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt,
 		LastSeenAt: s.LastSeenAt, Hosts: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
 		ExpiresAt: bson.DateTime(s.ExpiresAt), AbsoluteExpiresAt: bson.DateTime(s.AbsoluteExpiresAt),
-		RevalidatedAt: s.RevalidatedAt,
+		RevalidatedAt: s.RevalidatedAt, DeviceID: s.DeviceID, DeviceName: s.DeviceName,
 	}
 }
 
@@ -92,26 +97,30 @@ func (d *sessionDoc) session() *store.Session {
 		JWT: bytesOrNil(d.JWT), Refresh: bytesOrNil(d.Refresh), UpstreamVersion: d.UpstreamVersion,
 		CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, HostsLastSeen: hosts, IdleTimeoutMs: d.IdleTimeoutMs,
 		Sliding: d.Sliding, ExpiresAt: int64(d.ExpiresAt), AbsoluteExpiresAt: int64(d.AbsoluteExpiresAt),
-		RevalidatedAt: d.RevalidatedAt,
+		RevalidatedAt: d.RevalidatedAt, DeviceID: d.DeviceID, DeviceName: d.DeviceName,
 	}
 }
 
 func toFamilyDoc(f *store.Family) *familyDoc {
 	return &familyDoc{ID: f.ID, UserID: f.UserID, Host: f.Host, Audience: f.Audience, JWT: f.JWT,
-		Refresh: f.Refresh, CreatedAt: f.CreatedAt, ExpiresAt: bson.DateTime(f.ExpiresAt), RevalidatedAt: f.RevalidatedAt}
+		Refresh: f.Refresh, CreatedAt: f.CreatedAt, ExpiresAt: bson.DateTime(f.ExpiresAt), RevalidatedAt: f.RevalidatedAt,
+		DeviceID: f.DeviceID, DeviceName: f.DeviceName}
 }
 
 func (d *familyDoc) family() *store.Family {
 	return &store.Family{ID: d.ID, UserID: d.UserID, Host: d.Host, Audience: d.Audience, JWT: bytesOrNil(d.JWT),
-		Refresh: bytesOrNil(d.Refresh), CreatedAt: d.CreatedAt, ExpiresAt: int64(d.ExpiresAt), RevalidatedAt: d.RevalidatedAt}
+		Refresh: bytesOrNil(d.Refresh), CreatedAt: d.CreatedAt, ExpiresAt: int64(d.ExpiresAt), RevalidatedAt: d.RevalidatedAt,
+		DeviceID: d.DeviceID, DeviceName: d.DeviceName}
 }
 
 func toTokenDoc(t *store.RefreshToken) *tokenDoc {
-	return &tokenDoc{Hash: t.Hash, FamilyID: t.FamilyID, UserID: t.UserID, SessionID: t.SessionID, ExpiresAt: bson.DateTime(t.ExpiresAt), Spent: t.Spent}
+	return &tokenDoc{Hash: t.Hash, FamilyID: t.FamilyID, UserID: t.UserID, SessionID: t.SessionID, ExpiresAt: bson.DateTime(t.ExpiresAt),
+		Spent: t.Spent, SpentAt: t.SpentAt}
 }
 
 func (d *tokenDoc) token() *store.RefreshToken {
-	return &store.RefreshToken{Hash: d.Hash, FamilyID: d.FamilyID, UserID: d.UserID, SessionID: d.SessionID, ExpiresAt: int64(d.ExpiresAt), Spent: d.Spent}
+	return &store.RefreshToken{Hash: d.Hash, FamilyID: d.FamilyID, UserID: d.UserID, SessionID: d.SessionID, ExpiresAt: int64(d.ExpiresAt),
+		Spent: d.Spent, SpentAt: d.SpentAt}
 }
 
 // escapeKey makes a host usable as a field name: MongoDB reads '.' in a field path as nesting and

@@ -70,13 +70,14 @@ func (s *Store) revokeFamily(ctx context.Context, famID string, now int64, keepS
 }
 
 // RotateRefresh spends a token under its family's lock, so of concurrent calls with one token
-// exactly one finds it unspent (on FerretDB too, where a conditional findAndModify is not atomic):
-// store.RotationOutcome decides on the token and family read under the lock.
+// exactly one finds it unspent (on FerretDB too, where a conditional findAndModify is not atomic)
+// and, within a reuse grace, the others find it spent with its spentAt: store.RotationOutcome
+// decides on the token and family read under the lock.
 //
 // Order, without transactions: the new session and token are inserted first, then the old token is
 // marked spent (the commit point), then the old session is deleted. A crash before the commit leaves
 // the old token usable (the client retries; the orphans expire); a crash after it leaves the old
-// session until it expires. Ids are 256-bit random, so the conflict checks are belt and braces.
+// session until it expires. A grace rotation only inserts the new session and token. Ids are 256-bit random, so the conflict checks are belt and braces.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
 	// Read once without the lock only to learn which family's lock to take.
 	t, err := s.loadToken(ctx, r.TokenHash)
@@ -99,7 +100,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 				return err
 			}
 		}
-		switch outcome = store.RotationOutcome(t, f, r.Now); outcome {
+		var grace bool
+		switch grace, outcome = store.RotationOutcome(t, f, r.Now, r.ReuseGraceMs); outcome {
 		case nil:
 		case store.ErrReused:
 			res.Revoked, err = s.revokeFamily(ctx, t.FamilyID, r.Now, true)
@@ -129,15 +131,20 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			}
 			return err
 		}
-		if _, err := s.set(ctx, s.tokens, t.Hash, bson.D{{Key: "spent", Value: true}}); err != nil {
-			_, _ = s.deleteByID(ctx, s.sessions, sess.ID)
-			_, _ = s.deleteByID(ctx, s.tokens, next.Hash)
-			return err
+		// A grace rotation stops here: the token stays spent with its spentAt, and the session it
+		// was issued with went at the rotation that spent it.
+		if !grace {
+			t.Spend(r.Now)
+			if _, err := s.set(ctx, s.tokens, t.Hash, bson.D{{Key: "spent", Value: true}, {Key: "spentAt", Value: t.SpentAt}}); err != nil {
+				_, _ = s.deleteByID(ctx, s.sessions, sess.ID)
+				_, _ = s.deleteByID(ctx, s.tokens, next.Hash)
+				return err
+			}
+			if _, err := s.deleteByID(ctx, s.sessions, t.SessionID); err != nil {
+				s.log.Warn("rotation: deleting the replaced session failed; it expires by itself", "err", err)
+			}
 		}
-		if _, err := s.deleteByID(ctx, s.sessions, t.SessionID); err != nil {
-			s.log.Warn("rotation: deleting the replaced session failed; it expires by itself", "err", err)
-		}
-		res.Session, res.Family, res.Replaced = sess, f, t.SessionID
+		res.Session, res.Family, res.Replaced, res.Grace = sess, f, t.SessionID, grace
 		return nil
 	})
 	if err != nil {

@@ -336,8 +336,24 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) 
 
 // DeleteUserSessions revokes every family of the user, then deletes the remaining sessions.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
+	return s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}}, now)
+}
+
+// DeleteDeviceSessions revokes every family of the user with that device, then deletes the user's
+// remaining sessions of the device. Without transactions, a login of that device inserted between
+// the reads and the deletes survives: acceptable for a logout (it is a later login).
+func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID string, now int64) (store.Revocation, error) {
+	if deviceID == "" { // "no device" is not a device: never a match (and deviceId is omitted when "")
+		return store.Revocation{UserID: userID}.Sorted(), nil
+	}
+	return s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}, {Key: "deviceId", Value: deviceID}}, now)
+}
+
+// revokeMatching revokes the families filter matches (each under its lock), then deletes the
+// sessions it matches: filter names fields that families and sessions share (userId, deviceId).
+func (s *Store) revokeMatching(ctx context.Context, userID string, filter bson.D, now int64) (store.Revocation, error) {
 	c, cancel := s.call(ctx)
-	cur, err := s.families.Find(c, bson.D{{Key: "userId", Value: userID}})
+	cur, err := s.families.Find(c, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	var fams []familyDoc
 	if err == nil {
 		err = cur.All(c, &fams)
@@ -357,7 +373,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64
 			return store.Revocation{}, err
 		}
 	}
-	rest, err := s.deleteSessions(ctx, bson.D{{Key: "userId", Value: userID}}, now)
+	rest, err := s.deleteSessions(ctx, filter, now)
 	if err != nil {
 		return store.Revocation{}, err
 	}

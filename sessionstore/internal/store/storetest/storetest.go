@@ -39,6 +39,11 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"Rotate", testRotate},
 		{"RotateReuse", testRotateReuse},
 		{"RotateConcurrent", testRotateConcurrent},
+		{"RotateGrace", testRotateGrace},
+		{"RotateGraceEnds", testRotateGraceEnds},
+		{"RotateConcurrentGrace", testRotateConcurrentGrace},
+		{"Device", testDevice},
+		{"DeleteDevice", testDeleteDevice},
 		{"Counters", testCounters},
 		{"Sweep", testSweep},
 		{"ConcurrentMixed", testConcurrentMixed},
@@ -87,7 +92,7 @@ func newSession(user string, now, idle, abs int64) *store.Session {
 
 // withFamily gives s a family (expiring at famExp) and a first token, as a create with refresh does.
 func withFamily(s *store.Session, famExp int64) (*store.Family, *store.RefreshToken) {
-	f := &store.Family{ID: NewID(), UserID: s.UserID, Host: s.Host, Audience: s.Audience,
+	f := &store.Family{ID: NewID(), UserID: s.UserID, Host: s.Host, Audience: s.Audience, DeviceID: s.DeviceID, DeviceName: s.DeviceName,
 		JWT: []byte("family-jwt"), Refresh: []byte("family-refresh"), CreatedAt: s.CreatedAt, ExpiresAt: famExp}
 	s.FamilyID = f.ID
 	return f, &store.RefreshToken{Hash: NewHash(), FamilyID: f.ID, UserID: s.UserID, SessionID: s.ID, ExpiresAt: famExp}
@@ -138,6 +143,7 @@ func rebuild(id string, now, idle int64) func(f *store.Family) (*store.Session, 
 		s := newSession(f.UserID, now, idle, f.ExpiresAt)
 		s.ID, s.FamilyID, s.JWT, s.Refresh = id, f.ID, f.JWT, f.Refresh
 		s.Audience, s.RevalidatedAt = slices.Clone(f.Audience), f.RevalidatedAt
+		s.DeviceID, s.DeviceName = f.DeviceID, f.DeviceName
 		return s, nil
 	}
 }
@@ -166,9 +172,10 @@ func testCreateGet(t *testing.T, b store.Backend) {
 	_, err = b.GetSession(ctx, NewID(), t0)
 	wantErr(t, "get absent", err, store.ErrNotFound)
 
-	// RevalidatedAt is stored as given.
+	// RevalidatedAt and the device are stored as given.
 	checked := newSession("12", t0, 1000, t0+60_000)
 	checked.RevalidatedAt = t0 - 5
+	checked.DeviceID, checked.DeviceName = "8f14e45f-ceea-467f-a1b2-c3d4e5f6a7b8", "Ana’s iPhone 15 — Safari"
 	mustCreate(t, b, checked, nil, nil)
 	equalSession(t, mustGet(t, b, checked.ID, t0), checked)
 	if _, err := b.DeleteSession(ctx, checked.ID, store.Deletion{Now: t0}); err != nil {
@@ -747,6 +754,307 @@ func testRotateConcurrent(t *testing.T, b store.Backend) {
 	wantCount(t, b, 0)
 }
 
+// rotateGrace is a rotation of h at now with a reuse grace, minting a session with a 60s idle window.
+func rotateGrace(b store.Backend, h, next string, now, graceMs int64) (store.RotateResult, error) {
+	return b.RotateRefresh(ctx, store.Rotation{TokenHash: h, NewTokenHash: next, Now: now, ReuseGraceMs: graceMs, NewSession: rebuild(NewID(), now, 60_000)})
+}
+
+// testRotateGrace: a spent token presented again within the reuse grace of its spending, while its
+// family lives, rotates like a fresh one (a new session, a new live token) without spending it
+// again, revoking or removing anything; the grace counts from the first spending only.
+func testRotateGrace(t *testing.T, b store.Backend) {
+	const grace = int64(10_000)
+	s := newSession("12", t0, 60_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	bystander := newSession("12", t0, 60_000, t0+60_000)
+	bf, btok := withFamily(bystander, t0+120_000)
+	mustCreate(t, b, bystander, bf, btok)
+
+	spentAt := t0 + 100
+	next1, next2, next3 := NewHash(), NewHash(), NewHash()
+	r1, err := rotateGrace(b, tok.Hash, next1, spentAt, grace) // unspent: a normal rotation
+	if err != nil || r1.Grace || r1.Replaced != s.ID {
+		t.Fatalf("first rotation = %+v, %v", r1, err)
+	}
+	// The client lost the answer and retries 5s later: a grace rotation.
+	r2, err := rotateGrace(b, tok.Hash, next2, spentAt+5_000, grace)
+	if err != nil || !r2.Grace || r2.Replaced != s.ID || r2.Session.ID == r1.Session.ID || r2.Session.FamilyID != f.ID || r2.Family.ID != f.ID {
+		t.Fatalf("retry within the grace = %+v, %v", r2, err)
+	}
+	equalSession(t, mustGet(t, b, r2.Session.ID, spentAt+5_000), r2.Session)
+	equalSession(t, mustGet(t, b, r1.Session.ID, spentAt+5_000), r1.Session) // nothing was removed
+	mustGet(t, b, bystander.ID, spentAt+5_000)
+	wantCount(t, b, 3)
+
+	// The token the grace rotation issued is live and rotates normally (its own session goes).
+	r2b, err := rotateGrace(b, next2, NewHash(), spentAt+6_000, grace)
+	if err != nil || r2b.Grace || r2b.Replaced != r2.Session.ID {
+		t.Fatalf("rotating the grace rotation's token = %+v, %v", r2b, err)
+	}
+	_, err = b.GetSession(ctx, r2.Session.ID, spentAt+6_000)
+	wantErr(t, "the grace session after its token rotated", err, store.ErrNotFound)
+
+	// At exactly the end of the grace, still within it.
+	r3, err := rotateGrace(b, tok.Hash, next3, spentAt+grace, grace)
+	if err != nil || !r3.Grace {
+		t.Fatalf("retry at the end of the grace = %+v, %v", r3, err)
+	}
+	// 1ms later it is reuse: the grace rotations did not move the spend time. The family goes with
+	// every session it minted, the grace ones included.
+	r4, err := rotateGrace(b, tok.Hash, NewHash(), spentAt+grace+1, grace)
+	wantErr(t, "replay after the grace", err, store.ErrReused)
+	if !revoked(r4.Revoked, "12", f.ID, 3, r1.Session.ID, r2b.Session.ID, r3.Session.ID) {
+		t.Fatalf("reuse after the grace revoked %+v", r4.Revoked)
+	}
+	for _, h := range []string{next1, next3} {
+		_, err = rotateGrace(b, h, NewHash(), spentAt+grace+2, grace)
+		wantErr(t, "a token of the revoked family", err, store.ErrNotFound)
+	}
+	// Within a longer grace but with the family gone: reuse, nothing left to revoke.
+	r5, err := rotateGrace(b, tok.Hash, NewHash(), spentAt+grace+2, 60_000)
+	wantErr(t, "replay within a grace of a revoked family", err, store.ErrReused)
+	if !revoked(r5.Revoked, "12", f.ID, 0) {
+		t.Fatalf("replay of a revoked family revoked %+v", r5.Revoked)
+	}
+	mustGet(t, b, bystander.ID, spentAt+grace+2)
+	wantCount(t, b, 1)
+}
+
+// testRotateGraceEnds: where no grace applies, a spent token is reuse as before: grace 0 (even in
+// the same millisecond), a token spent before spend times were recorded; a family logged out or
+// expired mints nothing; a grace rotation that conflicts writes nothing.
+func testRotateGraceEnds(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 60_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	r1, err := rotateGrace(b, tok.Hash, NewHash(), t0+1, 0)
+	if err != nil || r1.Grace {
+		t.Fatalf("rotation = %+v, %v", r1, err)
+	}
+	r2, err := rotateGrace(b, tok.Hash, NewHash(), t0+1, 0)
+	wantErr(t, "replay in the same millisecond without a grace", err, store.ErrReused)
+	if r2.Grace || !revoked(r2.Revoked, "12", f.ID, 1, r1.Session.ID) {
+		t.Fatalf("replay without a grace = %+v", r2)
+	}
+
+	// Spent before spend times were recorded (SpentAt 0): never within a grace.
+	legacy := newSession("12", t0, 60_000, t0+60_000)
+	lf, ltok := withFamily(legacy, t0+120_000)
+	ltok.Spent = true
+	mustCreate(t, b, legacy, lf, ltok)
+	r3, err := rotateGrace(b, ltok.Hash, NewHash(), t0+2, store.MaxReuseGraceMs)
+	wantErr(t, "legacy spent token within the longest grace", err, store.ErrReused)
+	if !revoked(r3.Revoked, "12", lf.ID, 1, legacy.ID) {
+		t.Fatalf("legacy replay revoked %+v", r3.Revoked)
+	}
+
+	// A logout with the family removes its tokens, the spent ones too: nothing to grant a grace to.
+	lo := newSession("12", t0, 60_000, t0+60_000)
+	lof, lotok := withFamily(lo, t0+120_000)
+	mustCreate(t, b, lo, lof, lotok)
+	r4, err := rotateGrace(b, lotok.Hash, NewHash(), t0+3, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DeleteSession(ctx, r4.Session.ID, store.Deletion{WithFamily: true, Now: t0 + 4}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rotateGrace(b, lotok.Hash, NewHash(), t0+5, 10_000)
+	wantErr(t, "spent token of a logged-out family within the grace", err, store.ErrNotFound)
+
+	// The family (and with it its tokens) expired: not found, grace or not.
+	short := newSession("12", t0, 60_000, t0+60_000)
+	sf, stok := withFamily(short, t0+1_000)
+	mustCreate(t, b, short, sf, stok)
+	if _, err := rotateGrace(b, stok.Hash, NewHash(), t0+500, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rotateGrace(b, stok.Hash, NewHash(), t0+1_000, 10_000)
+	wantErr(t, "spent token of an expired family within the grace", err, store.ErrNotFound)
+
+	// A grace rotation whose new token hash is taken is a conflict and writes nothing.
+	c := newSession("12", t0, 60_000, t0+60_000)
+	cf, ctok := withFamily(c, t0+120_000)
+	mustCreate(t, b, c, cf, ctok)
+	taken := NewHash()
+	if _, err := rotateGrace(b, ctok.Hash, taken, t0+10, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.SessionCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rotateGrace(b, ctok.Hash, taken, t0+11, 10_000)
+	wantErr(t, "grace rotation to a taken hash", err, store.ErrConflict)
+	wantCount(t, b, n)
+	if r, err := rotateGrace(b, ctok.Hash, NewHash(), t0+12, 10_000); err != nil || !r.Grace {
+		t.Fatalf("grace rotation after the conflict = %+v, %v", r, err)
+	}
+}
+
+// testRotateConcurrentGrace: concurrent rotations of one token within a grace all succeed: one
+// spends it, the others are grace rotations, each with its own session and a live token of its own
+// that rotates normally afterwards.
+func testRotateConcurrentGrace(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 60_000, t0+60_000)
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]store.RotateResult, n)
+	errs := make([]error, n)
+	nexts := make([]string, n)
+	for i := range n {
+		nexts[i] = NewHash()
+		wg.Go(func() { results[i], errs[i] = rotateGrace(b, tok.Hash, nexts[i], t0+1, 10_000) })
+	}
+	wg.Wait()
+	normal, ids := 0, map[string]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("rotation %d within the grace: %v", i, err)
+		}
+		if !results[i].Grace {
+			normal++
+		}
+		if results[i].Replaced != s.ID || results[i].Session.FamilyID != f.ID {
+			t.Fatalf("rotation %d = %+v", i, results[i])
+		}
+		ids[results[i].Session.ID] = true
+	}
+	if normal != 1 || len(ids) != n {
+		t.Fatalf("%d rotations spent the token (want 1), %d distinct sessions (want %d)", normal, len(ids), n)
+	}
+	wantCount(t, b, n)
+	for i := range n {
+		mustGet(t, b, results[i].Session.ID, t0+1)
+		r, err := rotateGrace(b, nexts[i], NewHash(), t0+2, 0)
+		if err != nil || r.Grace || r.Replaced != results[i].Session.ID {
+			t.Fatalf("rotating token %d afterwards = %+v, %v", i, r, err)
+		}
+	}
+	wantCount(t, b, n)
+	// Past the grace the first token is reuse again: the family and its n sessions go.
+	r, err := rotateGrace(b, tok.Hash, NewHash(), t0+1+10_001, 10_000)
+	wantErr(t, "replay after the grace", err, store.ErrReused)
+	if r.Revoked.Live != n || len(r.Revoked.SessionIDs) != n {
+		t.Fatalf("reuse revoked %+v, want %d live sessions", r.Revoked, n)
+	}
+	wantCount(t, b, 0)
+}
+
+// testDevice: a session's device is stored with it and with its family, every session the family
+// mints has it (grace rotations too), and no other write changes it.
+func testDevice(t *testing.T, b store.Backend) {
+	s := newSession("12", t0, 60_000, t0+60_000)
+	s.DeviceID, s.DeviceName = "dev-a", "Pixel 9 · Chrome"
+	f, tok := withFamily(s, t0+120_000)
+	mustCreate(t, b, s, f, tok)
+	next := NewHash()
+	res, err := rotateGrace(b, tok.Hash, next, t0+1, 10_000)
+	if err != nil || res.Family.DeviceID != "dev-a" || res.Family.DeviceName != "Pixel 9 · Chrome" ||
+		res.Session.DeviceID != "dev-a" || res.Session.DeviceName != "Pixel 9 · Chrome" {
+		t.Fatalf("rotation of a device's family = %+v / %+v, %v", res.Session, res.Family, err)
+	}
+	equalSession(t, mustGet(t, b, res.Session.ID, t0+1), res.Session)
+	g, err := rotateGrace(b, tok.Hash, NewHash(), t0+2, 10_000)
+	if err != nil || !g.Grace || g.Session.DeviceID != "dev-a" || g.Session.DeviceName != "Pixel 9 · Chrome" {
+		t.Fatalf("grace rotation of a device's family = %+v, %v", g.Session, err)
+	}
+
+	touched, err := b.TouchSession(ctx, res.Session.ID, store.Touch{Host: "b.localhost", IdleTimeoutMs: 60_000, Sliding: true, Now: t0 + 3})
+	if err != nil || touched.DeviceID != "dev-a" {
+		t.Fatalf("touch = %+v, %v", touched, err)
+	}
+	if _, err := b.SetUser(ctx, res.Session.ID, store.UserUpdate{Audience: []string{"c.localhost"}, Now: t0 + 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SetUpstream(ctx, res.Session.ID, store.Upstream{ExpectVersion: 1, JWT: []byte("j2"),
+		SealFamily: func(string) ([]byte, []byte, error) { return []byte("fj2"), nil, nil }, Now: t0 + 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, b, res.Session.ID, t0+5); got.DeviceID != "dev-a" || got.DeviceName != "Pixel 9 · Chrome" {
+		t.Fatalf("device after touch, revalidation and upstream update: %q %q", got.DeviceID, got.DeviceName)
+	}
+	r2, err := rotateGrace(b, next, NewHash(), t0+6, 0)
+	if err != nil || r2.Session.DeviceID != "dev-a" || r2.Family.DeviceName != "Pixel 9 · Chrome" {
+		t.Fatalf("rotation after the family's updates = %+v / %+v, %v", r2.Session, r2.Family, err)
+	}
+
+	// Without a device: "" on the session, the family and what it mints.
+	plain := newSession("12", t0, 60_000, t0+60_000)
+	pf, ptok := withFamily(plain, t0+120_000)
+	mustCreate(t, b, plain, pf, ptok)
+	pr, err := rotateGrace(b, ptok.Hash, NewHash(), t0+1, 0)
+	if err != nil || pr.Session.DeviceID != "" || pr.Session.DeviceName != "" || pr.Family.DeviceID != "" {
+		t.Fatalf("rotation without a device = %+v, %v", pr.Session, err)
+	}
+}
+
+// testDeleteDevice: DeleteDeviceSessions removes exactly the user's sessions of that device and
+// the user's families of that device, also a family whose session already ended (swept or not),
+// so none of the device's refresh tokens mints anything afterwards; other devices, sessions
+// without a device and other users' sessions of the same device id stay.
+func testDeleteDevice(t *testing.T, b store.Backend) {
+	mk := func(user, device string, idle int64, family bool) (*store.Session, *store.RefreshToken) {
+		s := newSession(user, t0, idle, t0+60_000)
+		s.DeviceID, s.DeviceName = device, "name of "+device
+		if !family {
+			mustCreate(t, b, s, nil, nil)
+			return s, nil
+		}
+		f, tok := withFamily(s, t0+120_000)
+		mustCreate(t, b, s, f, tok)
+		return s, tok
+	}
+	rotate := func(h string, now int64) (store.RotateResult, error) { return rotateGrace(b, h, NewHash(), now, 0) }
+
+	_, atok := mk("12", "dev-a", 60_000, true)
+	a2tok := NewHash()
+	a2, err := rotateGrace(b, atok.Hash, a2tok, t0+1, 0) // the successor has the device through the family
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainA, _ := mk("12", "dev-a", 60_000, false)
+	_, swtok := mk("12", "dev-a", 1_000, true)    // idles out and is swept; its family lives on
+	idle, idtok := mk("12", "dev-a", 1_500, true) // idles out, not swept
+	other, otok := mk("12", "dev-b", 60_000, true)
+	longer, _ := mk("12", "dev-ab", 60_000, false)
+	none, _ := mk("12", "", 60_000, false)
+	stranger, stok := mk("13", "dev-a", 60_000, true)
+	if _, err := b.Sweep(ctx, t0+1_000, 100); err != nil {
+		t.Fatal(err)
+	}
+	now := t0 + 2_000
+
+	rev, err := b.DeleteDeviceSessions(ctx, "12", "dev-a", now)
+	if err != nil || !revoked(rev, "12", "", 2, a2.Session.ID, plainA.ID, idle.ID) {
+		t.Fatalf("DeleteDeviceSessions = %+v, %v; want live %s, %s and expired %s", rev, err, a2.Session.ID, plainA.ID, idle.ID)
+	}
+	for _, h := range []string{a2tok, atok.Hash, swtok.Hash, idtok.Hash} {
+		_, err := rotate(h, now+1)
+		wantErr(t, "a refresh token of the logged-out device", err, store.ErrNotFound)
+	}
+	for _, s := range []*store.Session{other, longer, none, stranger} {
+		mustGet(t, b, s.ID, now+1)
+	}
+	for _, h := range []string{otok.Hash, stok.Hash} {
+		if _, err := rotate(h, now+1); err != nil {
+			t.Fatalf("another device's or user's family after the device logout: %v", err)
+		}
+	}
+	if rev, err := b.DeleteDeviceSessions(ctx, "12", "dev-a", now+2); err != nil || !revoked(rev, "12", "", 0) {
+		t.Fatalf("second DeleteDeviceSessions = %+v, %v", rev, err)
+	}
+	if rev, err := b.DeleteDeviceSessions(ctx, "12", "", now+2); err != nil || !revoked(rev, "12", "", 0) {
+		t.Fatalf(`DeleteDeviceSessions(12, "") = %+v, %v; want nothing`, rev, err)
+	}
+	mustGet(t, b, none.ID, now+2)
+	wantCount(t, b, 4)
+}
+
 func testCounters(t *testing.T, b store.Backend) {
 	c, err := b.IncrCounter(ctx, "login:ip:127.0.0.1", 1000, 0, t0)
 	if err != nil || c.Count != 0 {
@@ -889,9 +1197,21 @@ func testConcurrentMixed(t *testing.T, b store.Backend) {
 // backend must never let them act as such) are stored and matched literally.
 func testLiteralValues(t *testing.T, b store.Backend) {
 	victim := newSession("12", t0, 10_000, t0+60_000)
+	victim.DeviceID = "d-1"
 	mustCreate(t, b, victim, nil, nil)
 	odd := newSession(`{"$ne":""}`, t0, 10_000, t0+60_000)
+	odd.DeviceID = `{"$exists":true}`
 	mustCreate(t, b, odd, nil, nil)
+	for _, dev := range []string{`{"$ne":""}`, "$ne", `{"$exists":true}`, "$exists", ".*"} {
+		for _, user := range []string{victim.UserID, odd.UserID} {
+			if user == odd.UserID && dev == odd.DeviceID {
+				continue
+			}
+			if rev, err := b.DeleteDeviceSessions(ctx, user, dev, t0); err != nil || len(rev.SessionIDs) != 0 {
+				t.Fatalf("DeleteDeviceSessions(%q, %q) = %+v, %v; want none", user, dev, rev, err)
+			}
+		}
+	}
 	for _, user := range []string{"$ne", `{"$gt":""}`, "$where", ".*", ""} {
 		if l, err := b.ListUserSessions(ctx, user, t0); err != nil || len(l) != 0 {
 			t.Fatalf("ListUserSessions(%q) = %d sessions, %v; want none", user, len(l), err)
