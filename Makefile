@@ -48,7 +48,7 @@ fuzz:
 # readBodyFields against Strapi 5.54's own body parser (scripts/strapi-body-echo.js, run by node on
 # the cached e2e Strapi node_modules): every request of the corpus, parsed by both.
 diff_test:
-	@nm=$$(scripts/ensure-strapi.sh); ACCESSPROXY_STRAPI_NODE_MODULES="$$nm" go test -count=1 -run '^(TestBodyParity|TestGraphQLParity)$$' -v .
+	@nm=$$(scripts/ensure-strapi.sh); ACCESSPROXY_STRAPI_NODE_MODULES="$$nm" go test -count=1 -run '^(TestBodyParity|TestGraphQLParity|TestDeviceNameParity)$$' -v .
 
 store_test:
 	$(MAKE) -C sessionstore test

@@ -154,7 +154,12 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	if m.serveAuthRoute(rw, req, p) {
+	refreshCookie := ""
+	if hasPathPrefix(p, r.auth) {
+		// The proxy's refresh cookie is sent to the auth routes only, and is never Strapi's.
+		refreshCookie = m.takeRefreshCookie(req)
+	}
+	if m.serveAuthRoute(rw, req, p, refreshCookie) {
 		return
 	}
 	if r.graphql != "" && p == r.graphql {

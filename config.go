@@ -30,9 +30,12 @@ type settings struct {
 	refreshPath   string
 	refreshTokens string
 	refreshTTL    time.Duration
-	logoutPath    string
-	logoutAllPath string
-	sessionsPath  string
+	// accessTokenTTL bounds a proxy token's life whatever its use (0: the session's cap).
+	accessTokenTTL    time.Duration
+	refreshReuseGrace time.Duration
+	logoutPath        string
+	logoutAllPath     string
+	sessionsPath      string
 
 	identityHeaders bool
 	upstreamHeaders map[string]string
@@ -51,6 +54,9 @@ type settings struct {
 }
 
 const minSecretLen = 32
+
+// maxReuseGrace bounds refreshReuseGrace: a grace is for tabs racing, not a second lifetime.
+const maxReuseGrace = 5 * time.Minute
 
 // placeholderHints are fragments of the sample values people paste and forget.
 var placeholderHints = []string{"changeme", "change-me", "change_me", "placeholder", "example", "your-secret", "yoursecret", "replace", "xxxxxxxx", "00000000", "12345678"}
@@ -155,6 +161,10 @@ func parseSecrets(c *Config) error {
 
 // parseDurations reads every duration key; each error names its key.
 func parseDurations(c *Config, s *settings) error {
+	accessTTL := c.AccessTokenTTL
+	if accessTTL == "" {
+		accessTTL = "0s" // unset: tokens live as long as their session
+	}
 	for _, d := range []struct {
 		key       string
 		val       string
@@ -166,6 +176,8 @@ func parseDurations(c *Config, s *settings) error {
 		{"idleTimeout", c.IdleTimeout, false, &s.idleTimeout},
 		{"maxLifetime", c.MaxLifetime, false, &s.maxLifetime},
 		{"refreshTTL", c.RefreshTTL, false, &s.refreshTTL},
+		{"accessTokenTTL", accessTTL, true, &s.accessTokenTTL},
+		{"refreshReuseGrace", c.RefreshReuseGrace, true, &s.refreshReuseGrace},
 		{"revalidateEvery", c.RevalidateEvery, true, &s.revalidateEvery},
 		{"lockoutDuration", c.LockoutDuration, false, &s.lockoutDuration},
 	} {
@@ -174,6 +186,15 @@ func parseDurations(c *Config, s *settings) error {
 			return err
 		}
 		*d.dst = v
+	}
+	if s.accessTokenTTL > 0 && s.accessTokenTTL < time.Second {
+		return errors.New("accessTokenTTL must be at least 1s (or empty: tokens live as long as their session)")
+	}
+	if s.accessTokenTTL > 0 && s.refreshTokens == "off" {
+		return errors.New("accessTokenTTL needs refresh tokens: with refreshTokens \"off\" a short token could never be renewed")
+	}
+	if s.refreshReuseGrace > maxReuseGrace {
+		return fmt.Errorf("refreshReuseGrace must be at most %s (got %s)", maxReuseGrace, s.refreshReuseGrace)
 	}
 	// A sliding session is extended at most every tenth of its idle window, so a busy client
 	// costs one store write per window slice, not one per request.
@@ -218,18 +239,19 @@ func parseEdge(c *Config, s *settings) error {
 	return nil
 }
 
-// parseCookie reads cookie mode and the name of Strapi's refresh cookie.
+// parseCookie reads cookie mode, the proxy's refresh cookie (used in either mode, when a client
+// asks for it) and the name of Strapi's refresh cookie.
 func parseCookie(c *Config, s *settings) error {
 	if c.StrapiRefreshCookie == "" {
 		return errors.New("strapiRefreshCookie must not be empty")
 	}
 	s.strapiRefreshCookie = c.StrapiRefreshCookie
 	s.cookie = c.Cookie
-	if !s.cookie.Enabled {
-		return nil
+	if !validCookieName(s.cookie.RefreshName) {
+		return fmt.Errorf("cookie.refreshName %q is not a valid cookie name", s.cookie.RefreshName)
 	}
-	if s.cookie.Name == "" || strings.ContainsAny(s.cookie.Name, " ;,=\t\r\n") {
-		return fmt.Errorf("cookie.name %q is not a valid cookie name", s.cookie.Name)
+	if strings.HasPrefix(s.cookie.RefreshName, s.strapiRefreshCookie) {
+		return fmt.Errorf("cookie.refreshName %q must not start with strapiRefreshCookie %q", s.cookie.RefreshName, s.strapiRefreshCookie)
 	}
 	switch strings.ToLower(s.cookie.SameSite) {
 	case "strict", "lax":
@@ -240,7 +262,20 @@ func parseCookie(c *Config, s *settings) error {
 	default:
 		return fmt.Errorf("cookie.sameSite must be Strict, Lax or None (got %q)", s.cookie.SameSite)
 	}
+	if !s.cookie.Enabled {
+		return nil
+	}
+	if !validCookieName(s.cookie.Name) {
+		return fmt.Errorf("cookie.name %q is not a valid cookie name", s.cookie.Name)
+	}
+	if s.cookie.Name == s.cookie.RefreshName {
+		return errors.New("cookie.name and cookie.refreshName must differ")
+	}
 	return nil
+}
+
+func validCookieName(n string) bool {
+	return n != "" && !strings.ContainsAny(n, " ;,=\t\r\n\"()<>@:/[]?{}")
 }
 
 // parsePaths derives every Strapi path from apiPrefix and checks that each path the proxy answers
@@ -337,9 +372,13 @@ type Config struct {
 	RefreshPath   string   `json:"refreshPath,omitempty"`
 	RefreshTokens string   `json:"refreshTokens,omitempty"`
 	RefreshTTL    string   `json:"refreshTTL,omitempty"`
-	LogoutPath    string   `json:"logoutPath,omitempty"`
-	LogoutAllPath string   `json:"logoutAllPath,omitempty"`
-	SessionsPath  string   `json:"sessionsPath,omitempty"`
+	// AccessTokenTTL, when set, makes proxy tokens short-lived; clients refresh as Strapi 5's do.
+	AccessTokenTTL string `json:"accessTokenTTL,omitempty"`
+	// RefreshReuseGrace is how long a just-spent refresh token still rotates (parallel tabs).
+	RefreshReuseGrace string `json:"refreshReuseGrace,omitempty"`
+	LogoutPath        string `json:"logoutPath,omitempty"`
+	LogoutAllPath     string `json:"logoutAllPath,omitempty"`
+	SessionsPath      string `json:"sessionsPath,omitempty"`
 
 	AllowAudienceOnRegister bool `json:"allowAudienceOnRegister,omitempty"`
 	RequireAuth             bool `json:"requireAuth,omitempty"`
@@ -375,6 +414,9 @@ type CookieConfig struct {
 	Domain   string `json:"domain,omitempty"`
 	Secure   bool   `json:"secure,omitempty"`
 	SameSite string `json:"sameSite,omitempty"`
+	// RefreshName is the proxy's HttpOnly refresh-token cookie (Path: the auth routes). It is used
+	// whenever the client asks for the cookie form, cookie mode on or off.
+	RefreshName string `json:"refreshName,omitempty"`
 }
 
 // CreateConfig returns the defaults of the contract.
@@ -393,21 +435,22 @@ func CreateConfig() *Config {
 			"/api/auth/local", "/api/auth/local/register",
 			"/api/auth/reset-password", "/api/auth/change-password",
 		},
-		RefreshPath:      "/api/auth/local/refresh",
-		RefreshTokens:    "onRequest",
-		RefreshTTL:       "720h",
-		LogoutPath:       "/api/auth/logout",
-		LogoutAllPath:    "/api/auth/logout-all",
-		SessionsPath:     "/api/auth/sessions",
-		UsersAPISelfOnly: true,
-		RevalidateEvery:  "5m",
-		BlockedPaths:     []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
-		AdminAllowFrom:   []string{"127.0.0.1/32", "::1/128"},
-		LoginRateLimit:   "10/m",
-		LockoutThreshold: 5,
-		LockoutDuration:  "15m",
-		Cookie:           CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict"},
-		UpstreamHeaders:  map[string]string{},
+		RefreshPath:       "/api/auth/local/refresh",
+		RefreshTokens:     "onRequest",
+		RefreshTTL:        "720h",
+		RefreshReuseGrace: "10s",
+		LogoutPath:        "/api/auth/logout",
+		LogoutAllPath:     "/api/auth/logout-all",
+		SessionsPath:      "/api/auth/sessions",
+		UsersAPISelfOnly:  true,
+		RevalidateEvery:   "5m",
+		BlockedPaths:      []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
+		AdminAllowFrom:    []string{"127.0.0.1/32", "::1/128"},
+		LoginRateLimit:    "10/m",
+		LockoutThreshold:  5,
+		LockoutDuration:   "15m",
+		Cookie:            CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict", RefreshName: "ap_refresh"},
+		UpstreamHeaders:   map[string]string{},
 
 		StrapiRefreshCookie: "strapi_up_refresh",
 	}

@@ -24,7 +24,9 @@ func (m *Middleware) setSessionCookie(rw http.ResponseWriter, token string, sess
 	if !m.s.cookie.Enabled {
 		return
 	}
-	maxAge := int((sess.AbsoluteExpiresAt - m.clock.nowMs()) / 1000)
+	// The cookie lives as long as the token in it: with accessTokenTTL the browser drops it when
+	// the token expires, and the client refreshes.
+	maxAge := int(m.tokenExpiry(sess, m.clock.now()) - m.clock.now().Unix())
 	// Secure is cookie.secure (default true; off only for plain-HTTP development).
 	c := &http.Cookie{Name: m.s.cookie.Name, Value: token, Path: "/", Domain: m.s.cookie.Domain, MaxAge: maxAge, //nolint:gosec // Secure follows cookie.secure (default true)
 		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}
@@ -38,6 +40,32 @@ func (m *Middleware) clearSessionCookie(rw http.ResponseWriter) {
 	c := &http.Cookie{Name: m.s.cookie.Name, Value: "", Path: "/", Domain: m.s.cookie.Domain, MaxAge: -1, //nolint:gosec // Secure follows cookie.secure (default true)
 		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}
 	rw.Header().Add("Set-Cookie", c.String())
+}
+
+// setRefreshCookie hands the proxy's refresh token to the browser: HttpOnly, and sent only to the
+// auth routes (where refresh and logout are), never to the rest of Strapi.
+func (m *Middleware) setRefreshCookie(rw http.ResponseWriter, token string, expiresAtMs int64) {
+	maxAge := int((expiresAtMs - m.clock.nowMs()) / 1000)
+	if maxAge <= 0 {
+		maxAge = -1
+	}
+	c := &http.Cookie{Name: m.s.cookie.RefreshName, Value: token, Path: m.s.routes.auth, Domain: m.s.cookie.Domain, MaxAge: maxAge, //nolint:gosec // Secure follows cookie.secure (default true)
+		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}
+	rw.Header().Add("Set-Cookie", c.String())
+}
+
+func (m *Middleware) clearRefreshCookie(rw http.ResponseWriter) {
+	m.setRefreshCookie(rw, "", 0)
+}
+
+// takeRefreshCookie removes the proxy's refresh cookie from a request (it is the proxy's alone and
+// never reaches Strapi) and returns its value: "" when absent, or set twice with different values.
+func (m *Middleware) takeRefreshCookie(req *http.Request) string {
+	if len(req.Header["Cookie"]) == 0 {
+		return ""
+	}
+	v, _ := takeCookie(req, m.s.cookie.RefreshName)
+	return v
 }
 
 // presented is the credential a request carries, or the answer when it carries it badly.
@@ -88,11 +116,17 @@ func (m *Middleware) takeSessionCookie(req *http.Request) (string, int) {
 	if len(req.Header["Cookie"]) == 0 {
 		return "", 0
 	}
+	return takeCookie(req, m.s.cookie.Name)
+}
+
+// takeCookie removes every cookie called name from the request and returns its value and how
+// many times it was there ("" when the copies differ).
+func takeCookie(req *http.Request, name string) (string, int) {
 	cookies := req.Cookies()
 	value, n := "", 0
 	var keep []*http.Cookie
 	for _, c := range cookies {
-		if c.Name != m.s.cookie.Name {
+		if c.Name != name {
 			keep = append(keep, c)
 			continue
 		}

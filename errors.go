@@ -12,10 +12,12 @@ type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
+// errorDetail is Strapi's error object; Strapi always sends `details`, `{}` when it has none.
 type errorDetail struct {
-	Status  int    `json:"status"`
-	Name    string `json:"name"`
-	Message string `json:"message"`
+	Status  int      `json:"status"`
+	Name    string   `json:"name"`
+	Message string   `json:"message"`
+	Details struct{} `json:"details"`
 }
 
 func errorName(status int) string {
@@ -41,9 +43,15 @@ func errorName(status int) string {
 }
 
 func writeError(rw http.ResponseWriter, status int, message string) {
-	body, err := json.Marshal(errorBody{Error: errorDetail{Status: status, Name: errorName(status), Message: message}})
+	writeNamedError(rw, status, errorName(status), message)
+}
+
+// writeNamedError is writeError with Strapi's error name given, where Strapi's own answer to the
+// same request names it otherwise (ctx.badRequest is a BadRequestError, not a ValidationError).
+func writeNamedError(rw http.ResponseWriter, status int, name, message string) {
+	body, err := json.Marshal(errorBody{Error: errorDetail{Status: status, Name: name, Message: message}})
 	if err != nil {
-		body = []byte(`{"data":null,"error":{"status":500,"name":"ApplicationError","message":"internal error"}}`)
+		body = []byte(`{"data":null,"error":{"status":500,"name":"ApplicationError","message":"internal error","details":{}}}`)
 	}
 	writeJSON(rw, status, body)
 }

@@ -68,7 +68,7 @@ func FuzzSwapLoginBody(f *testing.F) {
 	m := h.(*Middleware)
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPost, "http://a.localhost/api/auth/local", nil)
-		res, status, _ := m.swapLoginBody(req, []byte(body), true, "")
+		res, status, _ := m.swapLoginBody(req, []byte(body), loginOptions{wantRefresh: true}, "")
 		out := res.body
 		if status != 0 {
 			if out != nil || res.sess != nil {

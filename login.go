@@ -20,6 +20,11 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 		writeError(rw, http.StatusBadRequest, "Invalid parameters: "+m.s.audienceField+" cannot be set at registration")
 		return
 	}
+	deviceID, ok := loginDeviceID(body)
+	if !ok {
+		writeError(rw, http.StatusBadRequest, "Invalid parameters: deviceId must be at most 255 characters, without control characters")
+		return
+	}
 	identifier := ""
 	if p == r.localLogin {
 		identifier = loginIdentifier(body)
@@ -53,7 +58,10 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 			m.takeSessionCookie(req)
 		}
 	}
-	status, sess := m.serveLogin(rw, req, m.wantsRefresh(body))
+	status, sess := m.serveLogin(rw, req, loginOptions{
+		wantRefresh: m.wantsRefresh(body), refreshCookie: asksRefreshCookie(req),
+		deviceID: deviceID, deviceName: deviceName(req),
+	})
 	m.limits.record(req.Context(), identifier, status)
 	switch {
 	case sess != nil:
@@ -63,10 +71,18 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 	}
 }
 
+// loginOptions is what the login request asked for and says of its device.
+type loginOptions struct {
+	wantRefresh   bool // a proxy refresh token is issued (also, in any case, when Strapi issued one)
+	refreshCookie bool // the client asked for Strapi's cookie form (x-strapi-refresh-cookie)
+	deviceID      string
+	deviceName    string
+}
+
 // serveLogin lets Strapi answer a login request, then replaces the Strapi JWT in its answer with
 // a proxy token. Whatever goes wrong, the Strapi JWT never reaches the client. It returns the
 // status sent and the session created, if any.
-func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, wantRefresh bool) (int, *storeSession) {
+func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, opt loginOptions) (int, *storeSession) {
 	// The body is rewritten, so ask for one we can read.
 	req.Header.Set("Accept-Encoding", "identity")
 	buf := newBufferedResponse()
@@ -87,7 +103,11 @@ func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, wantR
 		writeError(rw, http.StatusBadGateway, "Unreadable login response")
 		return http.StatusBadGateway, nil
 	}
-	res, status, msg := m.swapLoginBody(req, body, wantRefresh, cookieRefresh)
+	if cookieRefresh != "" {
+		// Strapi set its refresh cookie: the proxy's goes in its place.
+		opt.refreshCookie = true
+	}
+	res, status, msg := m.swapLoginBody(req, body, opt, cookieRefresh)
 	if status != 0 {
 		writeError(rw, status, msg)
 		return status, nil
@@ -99,6 +119,9 @@ func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, wantR
 	h.Set("Cache-Control", "no-store")
 	if res.sess != nil {
 		m.setSessionCookie(buf, res.token, res.sess)
+		if res.refresh != "" && opt.refreshCookie {
+			m.setRefreshCookie(buf, res.refresh, res.refreshExp)
+		}
 	}
 	buf.copyTo(rw, res.body)
 	return buf.status, res.sess

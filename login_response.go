@@ -17,15 +17,19 @@ import (
 // swapped is the outcome of swapLoginBody: the body to send and, when credentials were swapped,
 // the new session and its proxy token.
 type swapped struct {
-	body  []byte
-	sess  *storeSession
-	token string
+	body       []byte
+	sess       *storeSession
+	token      string
+	refresh    string // the proxy refresh token issued, if any
+	refreshExp int64
 }
 
 // swapLoginBody returns the body to send: unchanged when it carries no credentials, else with
-// `jwt` replaced by a new proxy token, Strapi's refresh token taken out and, when asked for, the
-// proxy's own refresh token put in. A non-zero status means: answer that error instead.
-func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh bool, cookieRefresh string) (swapped, int, string) {
+// `jwt` replaced by a new proxy token, Strapi's refresh token taken out and, when asked for or
+// where Strapi issued one (session mode), the proxy's own refresh token issued: in the body, or
+// for opt.refreshCookie left to the caller to set as the cookie. A non-zero status means: answer
+// that error instead.
+func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOptions, cookieRefresh string) (swapped, int, string) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return swapped{body: body}, 0, ""
 	}
@@ -41,6 +45,8 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 	if strapiRefresh == "" {
 		strapiRefresh = cookieRefresh
 	}
+	// Where Strapi hands out a refresh credential, the proxy hands out its own in its place.
+	wantRefresh := opt.wantRefresh || (strapiRefresh != "" && m.s.refreshTokens != "off")
 	if strapiJWT == "" {
 		return swapped{}, http.StatusBadGateway, "Login response without a usable token"
 	}
@@ -71,6 +77,8 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 		UserID:            up.userID,
 		Host:              host,
 		Audience:          aud,
+		DeviceID:          opt.deviceID,
+		DeviceName:        opt.deviceName,
 		StrapiJwt:         strapiJWT,
 		StrapiRefresh:     strapiRefresh,
 		IdleTimeoutMs:     m.idleMs,
@@ -93,11 +101,19 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, wantRefresh b
 	if err != nil {
 		return swapped{}, http.StatusInternalServerError, "Could not issue a token"
 	}
-	out, err := rewriteCredentials(members, token, refresh)
+	inBody := refresh
+	if opt.refreshCookie {
+		inBody = ""
+	}
+	out, err := rewriteCredentials(members, token, inBody)
 	if err != nil {
 		return swapped{}, http.StatusInternalServerError, "Could not write the login response"
 	}
-	return swapped{body: out, sess: sess, token: token}, 0, ""
+	res := swapped{body: out, sess: sess, token: token, refresh: refresh}
+	if create.Refresh != nil {
+		res.refreshExp = create.Refresh.ExpiresAt
+	}
+	return res, 0, ""
 }
 
 // capAt returns v, or limit when limit is set (> 0) and earlier.

@@ -70,8 +70,10 @@ func TestLoginSwapsTokenAndForwardsStrapiJWT(t *testing.T) {
 	if rec.Header().Get("Etag") != "" || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("headers: %v", rec.Header())
 	}
-	if got := rec.Header().Values("Set-Cookie"); len(got) != 1 || got[0] != "theme=dark" {
-		t.Fatalf("Set-Cookie = %q, want only the unrelated cookie", got)
+	// Strapi's refresh cookies are gone; where Strapi set one, the proxy's own is set instead.
+	if got := rec.Header().Values("Set-Cookie"); len(got) != 2 || got[0] != "theme=dark" || !strings.HasPrefix(got[1], "ap_refresh=apr_") ||
+		!strings.Contains(got[1], "; Path=/api/auth;") || !strings.Contains(got[1], "; HttpOnly") {
+		t.Fatalf("Set-Cookie = %q, want the unrelated cookie and the proxy's refresh cookie", got)
 	}
 	if rec.Header().Get("Content-Length") != fmt.Sprint(rec.Body.Len()) {
 		t.Fatalf("Content-Length %s for %d bytes", rec.Header().Get("Content-Length"), rec.Body.Len())

@@ -31,26 +31,39 @@ func validRefreshShape(token string) bool {
 	return len(token) == len(refreshPrefix)+43 && strings.HasPrefix(token, refreshPrefix)
 }
 
-// wantsRefresh applies `refreshTokens` to a login request body.
+// wantsRefresh applies `refreshTokens` to a login request body. With accessTokenTTL every login
+// gets one: a short token without a way to renew it would end the login within minutes.
 func (m *Middleware) wantsRefresh(body map[string]interface{}) bool {
-	switch m.s.refreshTokens {
-	case "always":
+	switch {
+	case m.s.refreshTokens == "off":
+		return false
+	case m.s.refreshTokens == "always" || m.s.accessTokenTTL > 0:
 		return true
-	case "onRequest":
-		v, _ := body["requestRefresh"].(bool)
-		return v
 	}
-	return false
+	v, _ := body["requestRefresh"].(bool)
+	return v
 }
 
+// asksRefreshCookie is Strapi's test for the cookie form: the header is exactly "httpOnly" (Node
+// would join a repeated header into one value that is not).
+func asksRefreshCookie(req *http.Request) bool {
+	v := req.Header["X-Strapi-Refresh-Cookie"]
+	return len(v) == 1 && v[0] == "httpOnly"
+}
+
+// tokenPair is the refresh answer; RefreshToken is left out in the cookie form, as Strapi does.
 type tokenPair struct {
 	JWT          string `json:"jwt"`
-	RefreshToken string `json:"refreshToken"`
+	RefreshToken string `json:"refreshToken,omitempty"`
 }
 
-// serveRefresh answers `POST refreshPath {"refreshToken"}` with a new token pair. The presented
-// refresh token is spent; presenting it again revokes every session of that login.
-func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
+// serveRefresh answers `POST <prefix>/auth/refresh` (and the refreshPath alias) as Strapi 5 does,
+// with the proxy's refresh token: taken from the proxy's refresh cookie first, then the body's
+// `refreshToken`. The presented token is spent; presented again within refreshReuseGrace (two
+// tabs racing) it rotates once more, after that it revokes every session of that login. The new
+// token goes back where the client keeps it: the cookie when it came in one or the client asks
+// for the cookie form (or, at Strapi's path, cookie mode is on), else the body.
+func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request, fromCookie string, strapiPath bool) {
 	if req.Method != http.MethodPost {
 		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
 		return
@@ -61,11 +74,15 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 		writeError(rw, status, msg)
 		return
 	}
-	presented, _ := body["refreshToken"].(string)
+	presented := fromCookie
 	if presented == "" {
-		writeError(rw, http.StatusBadRequest, "refreshToken is required")
+		presented, _ = body["refreshToken"].(string)
+	}
+	if presented == "" {
+		writeNamedError(rw, http.StatusBadRequest, "BadRequestError", "Missing refresh token") // Strapi's ctx.badRequest
 		return
 	}
+	cookieForm := fromCookie != "" || asksRefreshCookie(req) || (strapiPath && m.s.cookie.Enabled)
 	if !validRefreshShape(presented) {
 		writeError(rw, http.StatusUnauthorized, "Invalid refresh token")
 		return
@@ -79,7 +96,43 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 	out, revoked, err := m.store.rotateRefresh(req.Context(), &rotateRequest{
 		TokenHash: refreshHash(presented), NewTokenHash: nextHash, Host: host,
 		IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.maxLifetimeMs,
+		ReuseGraceMs: m.s.refreshReuseGrace.Milliseconds(),
 	})
+	if err != nil {
+		m.refreshRefused(rw, req, err, revoked, fromCookie != "")
+		return
+	}
+	if out.ReplacedSessionID != "" {
+		m.cache.removeSession(out.ReplacedSessionID) // the old token ends now on this Traefik
+	}
+	sess, d := m.checkRefreshed(req, out.Session, host)
+	if sess == nil {
+		writeError(rw, d.status, d.msg)
+		return
+	}
+	token, err := m.issueToken(sess, m.clock.now())
+	if err != nil {
+		writeError(rw, http.StatusInternalServerError, "Could not issue a token")
+		return
+	}
+	if out.Grace {
+		// A second successor of a token spent moments ago: two tabs refreshed at once.
+		m.auditReason("refresh_grace", req, sess.UserID, sess.ID, "refresh token presented again within refreshReuseGrace")
+	} else {
+		m.audit("refresh", req, sess.UserID, sess.ID)
+	}
+	m.setSessionCookie(rw, token, sess)
+	pair := tokenPair{JWT: token, RefreshToken: next}
+	if cookieForm {
+		m.setRefreshCookie(rw, next, out.RefreshExpiresAt)
+		pair.RefreshToken = ""
+	}
+	writeJSONValue(rw, http.StatusOK, pair)
+}
+
+// refreshRefused answers a rotation the store refused: a reuse past the grace (its family is
+// revoked: those sessions leave this Traefik's cache now), an unknown token, or the store down.
+func (m *Middleware) refreshRefused(rw http.ResponseWriter, req *http.Request, err error, revoked *revokedSet, fromCookie bool) {
 	switch {
 	case errors.Is(err, errRefreshReused):
 		if revoked != nil {
@@ -88,48 +141,42 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request) {
 			m.cache.dropAll() // a store that does not say which sessions it ended
 		}
 		m.audit("refresh_reuse", req, revokedUser(revoked), "")
+		if fromCookie {
+			m.clearRefreshCookie(rw)
+		}
 		writeError(rw, http.StatusUnauthorized, "Refresh token already used: every session of this login was revoked")
-		return
 	case errors.Is(err, errStoreNotFound):
-		writeError(rw, http.StatusUnauthorized, "Invalid or expired refresh token")
-		return
-	case err != nil:
+		if fromCookie {
+			m.clearRefreshCookie(rw)
+		}
+		writeError(rw, http.StatusUnauthorized, "Invalid refresh token")
+	default:
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
-		return
 	}
-	sess := out.Session
-	if out.ReplacedSessionID != "" {
-		m.cache.removeSession(out.ReplacedSessionID) // the old token ends now on this Traefik
-	}
+}
+
+// checkRefreshed holds a rotated session to what a login would: a refresh extends the login, so
+// Strapi is asked about the user first (revalidateEvery), and the user's audience must allow host.
+func (m *Middleware) checkRefreshed(req *http.Request, sess *storeSession, host string) (*storeSession, denial) {
 	if m.revalidateMs > 0 {
-		// A refresh extends the login: Strapi is asked about the user first.
 		nowMs := m.clock.nowMs()
 		e := m.newEntry(tokenClaims{Sub: sess.UserID, Sid: sess.ID}, sess, nowMs, m.cache.revocationSeq())
 		ne, d := m.revalidate(req, "", e, nowMs, true)
 		if ne == nil {
-			writeError(rw, d.status, d.msg)
-			return
+			return nil, d
 		}
 		sess = ne.sess
 	}
 	if m.s.audienceCheck && !parseAudience(sess.Audience).allows(host) {
 		_, _ = m.store.deleteSession(req.Context(), sess.ID, false, "")
-		writeError(rw, http.StatusForbidden, "This account may not use "+host)
-		return
+		return nil, denial{http.StatusForbidden, "This account may not use " + host}
 	}
-	token, err := m.issueToken(sess, m.clock.now())
-	if err != nil {
-		writeError(rw, http.StatusInternalServerError, "Could not issue a token")
-		return
-	}
-	m.audit("refresh", req, sess.UserID, sess.ID)
-	m.setSessionCookie(rw, token, sess)
-	writeJSONValue(rw, http.StatusOK, tokenPair{JWT: token, RefreshToken: next})
+	return sess, denial{}
 }
 
 // issueToken signs a proxy token for a session and caches it, so its first use costs nothing.
 func (m *Middleware) issueToken(sess *storeSession, now time.Time) (string, error) {
-	claims := tokenClaims{Iss: tokenIssuer, Sub: sess.UserID, Sid: sess.ID, Iat: now.Unix(), Exp: sess.AbsoluteExpiresAt / 1000}
+	claims := tokenClaims{Iss: tokenIssuer, Sub: sess.UserID, Sid: sess.ID, Iat: now.Unix(), Exp: m.tokenExpiry(sess, now)}
 	token, err := m.keys.sign(claims)
 	if err != nil {
 		return "", err
@@ -144,4 +191,18 @@ func revokedUser(r *revokedSet) string {
 		return ""
 	}
 	return r.UserID
+}
+
+// tokenExpiry is a new token's exp: the session's cap, or with accessTokenTTL that long from now
+// (rounded up to the second, so that a token never lives less than accessTokenTTL).
+func (m *Middleware) tokenExpiry(sess *storeSession, now time.Time) int64 {
+	capS := sess.AbsoluteExpiresAt / 1000
+	if m.s.accessTokenTTL <= 0 {
+		return capS
+	}
+	ttlS := (now.UnixMilli() + m.s.accessTokenTTL.Milliseconds() + 999) / 1000
+	if ttlS < capS {
+		return ttlS
+	}
+	return capS
 }

@@ -123,8 +123,8 @@ func (m *Middleware) callStrapiRefresh(req *http.Request, refresh string) (strin
 }
 
 // logoutUpstream ends the Strapi session(s) behind a proxy session (all: every session of the
-// user). Failures are logged: they never keep the proxy session alive.
-func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool) {
+// user; deviceID: that device's). Failures are logged: they never keep the proxy session alive.
+func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool, deviceID string) {
 	if s == nil || s.StrapiRefresh == "" {
 		return // legacy mode: Strapi has no server-side session to end
 	}
@@ -138,8 +138,12 @@ func (m *Middleware) logoutUpstream(req *http.Request, s *storeSession, all bool
 		}
 	}
 	body := map[string]string{"refreshToken": refresh}
-	if all {
+	switch {
+	case all:
 		body = map[string]string{"scope": "all"}
+	case deviceID != "":
+		// The deviceId went to Strapi with the login: Strapi's sessions of that device end too.
+		body = map[string]string{"deviceId": deviceID}
 	}
 	buf := m.callStrapi(req, http.MethodPost, m.s.routes.strapiLogout, jwt, body)
 	if buf.status < 200 || buf.status > 299 {

@@ -15,8 +15,8 @@ type strapiRoutes struct {
 	localLogin     string // POST: identifier + password
 	register       string
 	changePassword string // the one login path that needs the caller's session
-	strapiRefresh  string // Strapi 5 session mode's refresh
-	strapiLogout   string // Strapi 5 session mode's logout
+	strapiRefresh  string // Strapi 5's refresh, answered by the proxy
+	strapiLogout   string // Strapi 5's logout, answered by the proxy
 	users          string // Strapi's users API
 	usersMe        string // what revalidation reads
 	graphql        string // "" when off
@@ -107,31 +107,24 @@ func checkPrefix(name, p string, allowEmpty bool) (string, error) {
 }
 
 // serveAuthRoute answers the proxy's own endpoints and the login routes; false means the path is
-// none of them.
-func (m *Middleware) serveAuthRoute(rw http.ResponseWriter, req *http.Request, p string) bool {
+// none of them. Strapi 5's own paths (refresh, logout, sessions) are answered in Strapi's shapes;
+// refreshPath and logoutAllPath are the proxy's older aliases. refreshCookie is what the
+// request's proxy refresh cookie held (already taken off the request).
+func (m *Middleware) serveAuthRoute(rw http.ResponseWriter, req *http.Request, p, refreshCookie string) bool {
 	s := m.s
 	switch {
+	case p == s.routes.strapiRefresh:
+		m.serveRefresh(rw, req, refreshCookie, true)
 	case p == s.refreshPath:
-		m.serveRefresh(rw, req)
-	case p == s.logoutPath:
-		c := m.credential(req)
-		switch {
-		case c.problem != 0:
-			writeError(rw, c.problem, c.message)
-		case c.token == "":
-			writeError(rw, http.StatusUnauthorized, "Authentication required")
-		default:
-			m.serveLogout(rw, req, c.token)
-		}
+		m.serveRefresh(rw, req, refreshCookie, false)
+	case p == s.logoutPath || p == s.routes.strapiLogout:
+		m.serveLogout(rw, req, refreshCookie != "")
 	case p == s.logoutAllPath:
 		if e := m.requireSession(rw, req); e != nil {
 			m.serveLogoutAll(rw, req, e)
 		}
 	case s.loginPaths[p] || s.routes.isProviderCallback(p):
 		m.serveLoginRoute(rw, req, p)
-	case p == s.routes.strapiRefresh:
-		// Strapi's own refresh needs Strapi's refresh credential, which clients never hold.
-		writeError(rw, http.StatusNotFound, "Not Found")
 	default:
 		id, ok := m.sessionsPathID(p, req)
 		if !ok {

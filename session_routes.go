@@ -3,6 +3,8 @@ package accessproxy
 import (
 	"errors"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,32 +17,78 @@ type okResponse struct {
 	Revoked *int `json:"revoked,omitempty"`
 }
 
-// sessionView is what a user may see of a session: never a credential.
+// sessionView is one entry of Strapi 5's session list (@strapi/utils sanitizeSessionEntry:
+// id, deviceId, deviceName, current, loginAt, lastActiveAt), plus what the proxy knows besides.
+// Never a credential. deviceName is left out when the User-Agent named nothing, as Strapi does.
 type sessionView struct {
-	ID         string `json:"id"`
-	Host       string `json:"host"`
-	CreatedAt  string `json:"createdAt"`
-	LastSeenAt string `json:"lastSeenAt"`
-	ExpiresAt  string `json:"expiresAt"`
-	Current    bool   `json:"current"`
+	ID           string  `json:"id"`
+	DeviceID     *string `json:"deviceId"`
+	DeviceName   string  `json:"deviceName,omitempty"`
+	Current      bool    `json:"current"`
+	LoginAt      string  `json:"loginAt"`
+	LastActiveAt string  `json:"lastActiveAt"`
+	Host         string  `json:"host"`
+	CreatedAt    string  `json:"createdAt"`
+	LastSeenAt   string  `json:"lastSeenAt"`
+	ExpiresAt    string  `json:"expiresAt"`
 }
 
 type sessionsResponse struct {
-	Sessions []sessionView `json:"sessions"`
+	Data []sessionView `json:"data"`
+}
+
+// emptyData is Strapi's answer to a revoked session: {"data":{}}.
+type emptyData struct {
+	Data struct{} `json:"data"`
 }
 
 func isoMs(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// serveLogout revokes the caller's session and its refresh family. A token whose session is
-// already gone still logs out (idempotent); a token that does not verify is refused.
-func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, token string) {
+// serveLogout is Strapi 5's logout: `{"scope":"all"}` ends every session of the user,
+// `{"deviceId":"…"}` those of one device, and no body the caller's session and its refresh family
+// (idempotent: a token whose session is already gone still logs out; one that does not verify is
+// refused). It answers {"ok":true} and clears the proxy's cookies.
+func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, hadRefreshCookie bool) {
 	if req.Method != http.MethodPost {
 		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
 		return
 	}
-	claims, err := m.keys.verify(token, m.clock.now())
+	body, err := readBodyFields(req)
+	if err != nil {
+		status, msg := bodyErrorStatus(err)
+		writeError(rw, status, msg)
+		return
+	}
+	if hadRefreshCookie || asksRefreshCookie(req) {
+		m.clearRefreshCookie(rw)
+	}
+	scope, _ := body["scope"].(string)
+	deviceID, _ := body["deviceId"].(string)
+	if scope == "all" || deviceID != "" {
+		// Ending more than this session needs a live one, not just a signed token.
+		e := m.requireSession(rw, req)
+		if e == nil {
+			return
+		}
+		if scope == "all" {
+			m.serveLogoutAll(rw, req, e)
+			return
+		}
+		m.logoutDevice(rw, req, e, deviceID)
+		return
+	}
+	c := m.credential(req)
+	switch {
+	case c.problem != 0:
+		writeError(rw, c.problem, c.message)
+		return
+	case c.token == "":
+		writeError(rw, http.StatusUnauthorized, "Missing authentication")
+		return
+	}
+	claims, err := m.keys.verify(c.token, m.clock.now())
 	if err != nil {
 		writeError(rw, http.StatusUnauthorized, "Invalid token")
 		return
@@ -48,12 +96,12 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 	// Session mode: end Strapi's session too (best effort, before the credentials are gone). The
 	// cached session says which mode it is in; only without one does this cost a store read.
 	var sess *storeSession
-	if e := m.cache.get(token); e != nil {
+	if e := m.cache.get(c.token); e != nil {
 		sess = e.sess
 	} else if s, err := m.store.getSession(req.Context(), claims.Sid); err == nil && s.UserID == claims.Sub {
 		sess = s
 	}
-	m.logoutUpstream(req, sess, false)
+	m.logoutUpstream(req, sess, false, "")
 	out, err := m.store.deleteSession(req.Context(), claims.Sid, true, claims.Sub)
 	if err != nil && !errors.Is(err, errStoreNotFound) {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
@@ -66,12 +114,28 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, toke
 	writeJSONValue(rw, http.StatusOK, okResponse{OK: true})
 }
 
+// logoutDevice ends the caller's sessions opened with deviceId (Strapi's logout {"deviceId"}).
+func (m *Middleware) logoutDevice(rw http.ResponseWriter, req *http.Request, e *tokenEntry, deviceID string) {
+	m.logoutUpstream(req, e.sess, false, deviceID)
+	out, err := m.store.deleteDeviceSessions(req.Context(), e.claims.Sub, deviceID)
+	if err != nil {
+		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
+		return
+	}
+	m.cache.removeSessions(out.SessionIDs)
+	m.auditReason("logout_device", req, e.claims.Sub, e.claims.Sid, strconv.Itoa(out.Deleted)+" session(s) of one device")
+	if e.sess.DeviceID == deviceID {
+		m.clearSessionCookie(rw)
+	}
+	writeJSONValue(rw, http.StatusOK, okResponse{OK: true, Revoked: &out.Deleted})
+}
+
 func (m *Middleware) serveLogoutAll(rw http.ResponseWriter, req *http.Request, e *tokenEntry) {
 	if req.Method != http.MethodPost {
 		writeError(rw, http.StatusMethodNotAllowed, "Use POST")
 		return
 	}
-	m.logoutUpstream(req, e.sess, true)
+	m.logoutUpstream(req, e.sess, true, "")
 	out, err := m.store.deleteUserSessions(req.Context(), e.claims.Sub)
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
@@ -83,7 +147,8 @@ func (m *Middleware) serveLogoutAll(rw http.ResponseWriter, req *http.Request, e
 	writeJSONValue(rw, http.StatusOK, okResponse{OK: true, Revoked: &out.Deleted})
 }
 
-// serveSessions lists the caller's sessions (GET sessionsPath) or revokes one (DELETE sessionsPath/<id>).
+// serveSessions is Strapi 5's session API: GET lists the caller's sessions, current first, then
+// the most recently used; DELETE <id> revokes one of them (404 for any other id).
 func (m *Middleware) serveSessions(rw http.ResponseWriter, req *http.Request, e *tokenEntry, id string) {
 	switch {
 	case id == "" && req.Method == http.MethodGet:
@@ -92,20 +157,18 @@ func (m *Middleware) serveSessions(rw http.ResponseWriter, req *http.Request, e 
 			writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 			return
 		}
-		out := sessionsResponse{Sessions: []sessionView{}}
-		for _, s := range list {
-			out.Sessions = append(out.Sessions, sessionView{
-				ID: s.ID, Host: s.Host, CreatedAt: isoMs(s.CreatedAt), LastSeenAt: isoMs(s.LastSeenAt),
-				ExpiresAt: isoMs(s.ExpiresAt), Current: s.ID == e.claims.Sid,
-			})
+		out := sessionsResponse{Data: make([]sessionView, 0, len(list))}
+		for i := range list {
+			out.Data = append(out.Data, newSessionView(&list[i], e.claims.Sid))
 		}
+		sort.SliceStable(out.Data, sessionsFirst(out.Data))
 		writeJSONValue(rw, http.StatusOK, out)
 	case id != "" && req.Method == http.MethodDelete:
 		// The store revokes only the caller's own session (or, for one that already ended, its
 		// refresh family); another user's answers exactly like a missing one: nothing is revealed.
 		out, err := m.store.deleteSession(req.Context(), id, true, e.claims.Sub)
 		if errors.Is(err, errStoreNotFound) {
-			writeError(rw, http.StatusNotFound, "No such session")
+			writeError(rw, http.StatusNotFound, "Session not found")
 			return
 		}
 		if err != nil {
@@ -115,9 +178,32 @@ func (m *Middleware) serveSessions(rw http.ResponseWriter, req *http.Request, e 
 		m.cache.removeSession(id)
 		m.cache.removeSessions(out.SessionIDs)
 		m.audit("session_revoked", req, e.claims.Sub, id)
-		writeJSONValue(rw, http.StatusOK, okResponse{OK: true})
+		writeJSONValue(rw, http.StatusOK, emptyData{})
 	default:
 		writeError(rw, http.StatusMethodNotAllowed, "Use GET "+m.s.sessionsPath+" or DELETE "+m.s.sessionsPath+"/<id>")
+	}
+}
+
+func newSessionView(s *storeSession, current string) sessionView {
+	v := sessionView{
+		ID: s.ID, DeviceName: s.DeviceName, Current: s.ID == current,
+		LoginAt: isoMs(s.CreatedAt), LastActiveAt: isoMs(s.LastSeenAt),
+		Host: s.Host, CreatedAt: isoMs(s.CreatedAt), LastSeenAt: isoMs(s.LastSeenAt), ExpiresAt: isoMs(s.ExpiresAt),
+	}
+	if s.DeviceID != "" {
+		d := s.DeviceID
+		v.DeviceID = &d
+	}
+	return v
+}
+
+// sessionsFirst is Strapi's sortSessionsForDisplay: the current session, then the latest used.
+func sessionsFirst(v []sessionView) func(i, j int) bool {
+	return func(i, j int) bool {
+		if v[i].Current != v[j].Current {
+			return v[i].Current
+		}
+		return v[i].LastActiveAt > v[j].LastActiveAt
 	}
 }
 

@@ -31,6 +31,8 @@ type storeSession struct {
 	FamilyID          string           `json:"familyId"`
 	Host              string           `json:"host"`
 	Audience          []string         `json:"audience"`
+	DeviceID          string           `json:"deviceId"`
+	DeviceName        string           `json:"deviceName"`
 	StrapiJwt         string           `json:"strapiJwt"`
 	StrapiRefresh     string           `json:"strapiRefresh"`
 	UpstreamVersion   int64            `json:"upstreamVersion"`
@@ -58,6 +60,8 @@ type createSessionRequest struct {
 	UserID            string       `json:"userId"`
 	Host              string       `json:"host"`
 	Audience          []string     `json:"audience"`
+	DeviceID          string       `json:"deviceId,omitempty"`
+	DeviceName        string       `json:"deviceName,omitempty"`
 	StrapiJwt         string       `json:"strapiJwt"`
 	StrapiRefresh     string       `json:"strapiRefresh,omitempty"`
 	IdleTimeoutMs     int64        `json:"idleTimeoutMs"`
@@ -227,6 +231,15 @@ func (c *storeClient) deleteUserSessions(ctx context.Context, userID string) (*d
 	return &out, err
 }
 
+// deleteDeviceSessions revokes the user's sessions logged in with deviceId, each with its refresh
+// family.
+func (c *storeClient) deleteDeviceSessions(ctx context.Context, userID, deviceID string) (*deletedResponse, error) {
+	var out deletedResponse
+	path := "/v1/users/" + url.PathEscape(userID) + "/sessions?" + url.Values{"deviceId": {deviceID}}.Encode()
+	err := c.do(ctx, http.MethodDelete, path, nil, &out)
+	return &out, err
+}
+
 type sessionList struct {
 	Sessions []storeSession `json:"sessions"`
 }
@@ -244,12 +257,16 @@ type rotateRequest struct {
 	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
 	Sliding       bool   `json:"sliding"`
 	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
+	// ReuseGraceMs: a token spent at most this long ago still rotates (0: never).
+	ReuseGraceMs int64 `json:"reuseGraceMs"`
 }
 
 type rotateResponse struct {
 	Session           *storeSession `json:"session"`
 	RefreshExpiresAt  int64         `json:"refreshExpiresAt"`
 	ReplacedSessionID string        `json:"replacedSessionId"`
+	// Grace: the token had been spent moments before; this is a second successor within the grace.
+	Grace bool `json:"grace"`
 }
 
 // rotateRefresh spends a refresh token for a new one and a new session (errRefreshReused: the

@@ -33,6 +33,7 @@ type fakeStore struct {
 
 type fakeFamily struct {
 	userID, jwt string
+	device      [2]string // deviceId, deviceName
 	audience    []string
 	expiresAt   int64
 }
@@ -40,6 +41,7 @@ type fakeFamily struct {
 type fakeRefresh struct {
 	family, session string
 	spent           bool
+	spentAt         int64
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
@@ -156,10 +158,12 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		family := ""
 		if in.Refresh != nil {
 			family = newID()
-			f.families[family] = &fakeFamily{userID: in.UserID, jwt: in.StrapiJwt, audience: in.Audience, expiresAt: in.Refresh.ExpiresAt}
+			f.families[family] = &fakeFamily{userID: in.UserID, jwt: in.StrapiJwt, audience: in.Audience, expiresAt: in.Refresh.ExpiresAt,
+				device: [2]string{in.DeviceID, in.DeviceName}}
 		}
 		s := f.newSession(in.UserID, in.Host, in.Audience, in.StrapiJwt, family, in.IdleTimeoutMs, in.Sliding, in.AbsoluteExpiresAt, now)
 		s.StrapiRefresh = in.StrapiRefresh
+		s.DeviceID, s.DeviceName = in.DeviceID, in.DeviceName
 		if in.Refresh != nil {
 			f.tokens[in.Refresh.TokenHash] = &fakeRefresh{family: family, session: s.ID}
 		}
@@ -176,7 +180,8 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			replyError(w, http.StatusNotFound, "not_found")
 			return
 		}
-		if tok.spent {
+		grace := tok.spent && in.ReuseGraceMs > 0 && now-tok.spentAt <= in.ReuseGraceMs
+		if tok.spent && !grace {
 			user := ""
 			if fam := f.families[tok.family]; fam != nil {
 				user = fam.userID
@@ -185,7 +190,9 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			reply(w, http.StatusConflict, storeErrorWith("refresh_reused", &revokedSet{UserID: user, FamilyID: tok.family, SessionIDs: ids}))
 			return
 		}
-		tok.spent = true
+		if !tok.spent {
+			tok.spent, tok.spentAt = true, now
+		}
 		delete(f.sessions, tok.session)
 		fam := f.families[tok.family]
 		abs := now + in.MaxLifetimeMs
@@ -193,8 +200,9 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			abs = fam.expiresAt
 		}
 		s := f.newSession(fam.userID, in.Host, fam.audience, fam.jwt, tok.family, in.IdleTimeoutMs, in.Sliding, abs, now)
+		s.DeviceID, s.DeviceName = fam.device[0], fam.device[1]
 		f.tokens[in.NewTokenHash] = &fakeRefresh{family: tok.family, session: s.ID}
-		reply(w, http.StatusOK, rotateResponse{Session: s, RefreshExpiresAt: fam.expiresAt, ReplacedSessionID: tok.session})
+		reply(w, http.StatusOK, rotateResponse{Session: s, RefreshExpiresAt: fam.expiresAt, ReplacedSessionID: tok.session, Grace: grace})
 	case strings.HasPrefix(path, "/v1/counters/"):
 		f.calls["counter"]++
 		key := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/counters/"), "/incr")
@@ -216,6 +224,21 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		user := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/users/"), "/sessions")
 		out := sessionList{Sessions: []storeSession{}}
 		var ids []string
+		device, byDevice := r.URL.Query()["deviceId"]
+		if byDevice {
+			f.calls["deleteDevice"]++
+			for id, s := range f.sessions {
+				if s.UserID == user && s.DeviceID == device[0] {
+					delete(f.sessions, id)
+					ids = append(ids, id)
+					if s.FamilyID != "" {
+						ids = append(ids, f.revokeFamily(s.FamilyID)...)
+					}
+				}
+			}
+			reply(w, http.StatusOK, deletedResponse{Deleted: len(ids), SessionIDs: ids})
+			return
+		}
 		for id, s := range f.sessions {
 			if s.UserID != user || s.ExpiresAt <= now {
 				continue

@@ -37,12 +37,13 @@ func TestFakeLogout(t *testing.T) {
 	expectError(t, do(t, s.c, "POST", "b.localhost", "/api/auth/logout", "garbage", nil), 401, "UnauthorizedError", "logout with a garbage token")
 }
 
+// sessionList is Strapi 5's {data: [...]} (the proxy adds host).
 type sessionList struct {
 	Sessions []struct {
 		ID      string `json:"id"`
 		Host    string `json:"host"`
 		Current bool   `json:"current"`
-	} `json:"sessions"`
+	} `json:"data"`
 }
 
 // TestFakeSessionsAndLogoutAll: a user lists their sessions (no credentials in it), revokes one,

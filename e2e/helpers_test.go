@@ -143,16 +143,31 @@ type refreshPair struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
-// loginWithRefresh logs in asking for a refresh token and expects both.
+// loginWithRefresh logs in asking for a refresh token and expects both. The refresh token is in
+// the body, or (where Strapi answers with its HttpOnly cookie) in the proxy's ap_refresh cookie.
 func loginWithRefresh(t *testing.T, c *harness.Client, host, identifier, password string) (refreshPair, *harness.Response) {
 	t.Helper()
 	r := do(t, c, "POST", host, "/api/auth/local", "", map[string]any{"identifier": identifier, "password": password, "requestRefresh": true})
 	expectStatus(t, r, 200, "login with requestRefresh on "+host)
 	var p refreshPair
-	if err := json.Unmarshal(r.Body, &p); err != nil || p.JWT == "" || !strings.HasPrefix(p.RefreshToken, "apr_") {
+	err := json.Unmarshal(r.Body, &p)
+	if p.RefreshToken == "" {
+		p.RefreshToken = proxyRefreshCookie(r)
+	}
+	if err != nil || p.JWT == "" || !strings.HasPrefix(p.RefreshToken, "apr_") {
 		t.Fatalf("login with requestRefresh on %s: %s", host, r)
 	}
 	return p, r
+}
+
+// proxyRefreshCookie is the value of the ap_refresh cookie a response sets ("" if none).
+func proxyRefreshCookie(r *harness.Response) string {
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "ap_refresh" {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // refresh posts a refresh token to the proxy's refresh endpoint.

@@ -56,6 +56,8 @@ func mnRouters(store *harness.Store, fake *harness.FakeStrapi, secret string) []
 			"storeTimeout": "5s",
 			"cacheTTL":     mnCacheTTL.String(),
 			"idleTimeout":  "1h",
+			// Every reuse is one here: the grace for racing tabs has tests of its own.
+			"refreshReuseGrace": "0s",
 		})
 		for k, v := range extra {
 			c[k] = v

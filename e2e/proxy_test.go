@@ -65,7 +65,8 @@ func fakeRouters(store *harness.Store, fake *harness.FakeStrapi, secret string) 
 		{Host: "cookie.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"cookie": map[string]any{"enabled": true, "secure": false}})},
 		// cacheTTL 0s: a family revoked by refresh-token reuse is refused at once (with a cache, the
 		// revoked sessions stay servable from memory up to cacheTTL; see TestFakeRefreshTokens).
-		{Host: "sess.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"cacheTTL": "0s"})},
+		// refreshReuseGrace 0s: every reuse is one (the grace has tests of its own).
+		{Host: "sess.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"cacheTTL": "0s", "refreshReuseGrace": "0s"})},
 	}
 }
 

@@ -211,7 +211,7 @@ type sessionModeVariant struct {
 // login, proxy refresh, requests, logout, logout-all); (2) a proxy session stays usable over more
 // than 4 access-token lifetimes, each request reaching Strapi with a valid access JWT; (3) two
 // (then six) concurrent requests with an expired access JWT cause exactly one Strapi refresh; (4)
-// Strapi's own /api/auth/refresh is 404 through the proxy; (5) logout ends the Strapi session
+// Strapi's refresh path is answered by the proxy, never by Strapi; (5) logout ends the Strapi session
 // (Strapi's own session list loses it, its refresh token is dead) and logout-all ends every Strapi
 // session of the user.
 func TestStrapiSessionModeVariants(t *testing.T) {
@@ -386,19 +386,19 @@ func runSessionModeVariant(root *testing.T, v sessionModeVariant) {
 		return
 	}
 
-	// (4) Strapi's own refresh endpoint is not reachable through the proxy, with a real Strapi
-	// refresh token of a direct login, in the body or as the cookie.
-	if !step("4 Strapi's own refresh route closed", func() {
+	// (4) Strapi's refresh path is the proxy's own: a real Strapi refresh token of a direct login,
+	// in the body or as Strapi's cookie, is no proxy refresh token (401) and never reaches Strapi.
+	if !step("4 Strapi's refresh path answered by the proxy", func() {
 		dr := do(t, s.direct, "POST", "", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
 		expectStatus(t, dr, 200, "direct login")
 		directRT = strapiRefreshOf(t, dr)
 		before := spy.refreshCalls.Load()
 		for _, hdr := range [][]string{nil, {"Cookie", "strapi_up_refresh=" + directRT}} {
 			r := do(t, s.c, "POST", host, "/api/auth/refresh", "", map[string]string{"refreshToken": directRT}, hdr...)
-			expectError(t, r, 404, "NotFoundError", fmt.Sprintf("Strapi's /api/auth/refresh through the proxy (%v)", hdr))
+			expectError(t, r, 401, "UnauthorizedError", fmt.Sprintf("a Strapi refresh token at /api/auth/refresh through the proxy (%v)", hdr))
 			clean(r, "Strapi's refresh endpoint through the proxy")
 			r = do(t, s.c, "POST", host, "/api/auth/refresh", tokenA, map[string]string{"refreshToken": directRT}, hdr...)
-			expectError(t, r, 404, "NotFoundError", "Strapi's /api/auth/refresh through the proxy with a proxy token")
+			expectError(t, r, 401, "UnauthorizedError", "a Strapi refresh token at /api/auth/refresh through the proxy with a proxy token")
 		}
 		if spy.refreshCalls.Load() != before {
 			t.Fatalf("a client's call to /api/auth/refresh reached Strapi")

@@ -49,7 +49,8 @@ func getStrapiStack(t *testing.T) *strapiStack {
 		sharedStrapiSt, strapiStackErr = newStrapiStack(sharedEnv, st, func(store *harness.Store, up, secret string) []harness.Router {
 			cfg := func(extra map[string]any) map[string]any { return harness.PluginConfig(store, secret, extra) }
 			return []harness.Router{
-				{Host: "a.localhost", Upstream: up, Plugin: cfg(nil)},
+				// No rotation grace: TestStrapiLifecycle's reuse right after a refresh revokes the login.
+				{Host: "a.localhost", Upstream: up, Plugin: cfg(map[string]any{"refreshReuseGrace": "0s"})},
 				{Host: "b.localhost", Upstream: up, Plugin: cfg(nil)},
 				{Host: "short.localhost", Upstream: up, Plugin: cfg(map[string]any{"idleTimeout": "2s", "cacheTTL": "0s"})},
 				{Host: "long.localhost", Upstream: up, Plugin: cfg(map[string]any{"idleTimeout": "30s", "cacheTTL": "0s"})},
