@@ -4,7 +4,13 @@
 // wrk runs on loopback against each, alternating twice, and the better run of each counts. The result is printed and
 // written to the "## Plugin through real Traefik (wrk)" section of docs/benchmarks.md.
 //
-//	scripts/bench.sh [-d 10s] [-c 32] [-t 2] [-rounds 2] [-no-write]
+// Then the many-sessions measurement (issue 14, many.go): N live sessions made by real logins
+// through the plugin, wrk cycling through their N tokens, for each N of -sessions; written to
+// "## Many sessions (issue 14)". -many=false skips it, -only-many skips the first part.
+//
+//	scripts/bench.sh [-d 10s] [-c 32] [-t 2] [-rounds 5] [-no-write]
+//	                 [-many=true] [-only-many] [-sessions 1,1000,10000,100000] [-many-d 6s] [-many-rounds 2]
+//	                 [-login-c 32] [-direct-create 5000] [-store-bench=true]
 package main
 
 import (
@@ -30,7 +36,18 @@ import (
 type result struct {
 	rps      float64
 	p50, p99 time.Duration
+	requests int64   // requests completed
+	secs     float64 // the run's duration as wrk reports it
 	raw      string
+}
+
+type options struct {
+	dur                    string
+	conns, threads, rounds int
+	write                  bool
+	main                   bool // the plain/plugin/pass-through/no-op part
+	many                   *manyOpts
+	storeBench             bool
 }
 
 func main() {
@@ -39,15 +56,46 @@ func main() {
 	threads := flag.Int("t", 2, "wrk threads")
 	rounds := flag.Int("rounds", 5, "plain/plugin alternations (the ratio is the median of the rounds)")
 	noWrite := flag.Bool("no-write", false, "do not update docs/benchmarks.md")
+	many := flag.Bool("many", true, "run the many-sessions measurement (issue 14)")
+	onlyMany := flag.Bool("only-many", false, "run only the many-sessions measurement")
+	sessions := flag.String("sessions", "1,1000,10000,100000", "many sessions: the session counts N (comma-separated; 10k, 1M are fine)")
+	manyDur := flag.String("many-d", "", "many sessions: wrk duration per run (default: -d, at most 6s)")
+	manyRounds := flag.Int("many-rounds", 0, "many sessions: plain/plugin alternations per N (default: -rounds, at most 2)")
+	loginC := flag.Int("login-c", 32, "many sessions: concurrent login clients")
+	directCreate := flag.Int("direct-create", 5000, "many sessions: sessions created straight in the store after the 10k and last steps (0: none)")
+	storeBench := flag.Bool("store-bench", true, "many sessions: also run sessionstore's BenchmarkWrk (GET/touch at 10k and 1M sessions)")
 	flag.Parse()
-	if err := run(*dur, *conns, *threads, *rounds, !*noWrite); err != nil {
+	o := options{dur: *dur, conns: *conns, threads: *threads, rounds: *rounds, write: !*noWrite, main: !*onlyMany}
+	if *many || *onlyMany {
+		sizes, err := parseSessions(*sessions)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(2)
+		}
+		md := *manyDur
+		if md == "" {
+			md = *dur
+			if d, err := time.ParseDuration(*dur); err == nil && d > 6*time.Second {
+				md = "6s"
+			}
+		}
+		mr := *manyRounds
+		if mr <= 0 {
+			mr = min(*rounds, 2)
+		}
+		o.many = &manyOpts{sizes: sizes, dur: md, conns: *conns, threads: *threads, rounds: mr, loginWorkers: *loginC, directCreate: *directCreate}
+		o.storeBench = *storeBench
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		harness.KillAll()
 		os.Exit(1)
 	}
 }
 
-func run(dur string, conns, threads, rounds int, write bool) error {
+func run(o options) error {
+	dur, conns, threads, rounds, write := o.dur, o.conns, o.threads, o.rounds, o.write
+	t0 := time.Now()
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		return fmt.Errorf("wrk not found (scripts/bench.sh installs it): %v", err)
@@ -73,6 +121,9 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 		return err
 	}
 	users := []harness.FakeUser{{ID: 1, Username: "bench", Email: "bench@example.com", Password: "bench-pw-1", Audience: "plugin.localhost"}}
+	if o.many != nil {
+		users = append(users, manyUsersList()...)
+	}
 	fake, err := harness.StartFakeStrapi(env, users)
 	if err != nil {
 		return err
@@ -102,20 +153,33 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 	defer upstream.Close()
 	upURL := "http://" + ln.Addr().String()
 	secret := harness.NewSecret()
-	tr, err := harness.StartTraefik(env, harness.TraefikOptions{
-		LogLevel: "ERROR",
-		Routers: []harness.Router{
-			{Host: "plain.localhost", Upstream: upURL},
-			{Host: "plugin.localhost", Upstream: upURL, Plugin: harness.PluginConfig(store, secret, nil)},
-			// The same middleware settings, used without a token: what the plugin costs when it only
-			// passes a request through (Yaegi's per-request overhead, no session work).
-			{Host: "anon.localhost", Upstream: upURL, Plugin: harness.PluginConfig(store, secret, nil)},
-			// A plugin that only calls next: the floor any Yaegi plugin sits on.
-			{Host: "noop.localhost", Upstream: upURL, Noop: true},
-		},
-	})
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
+	}
+	tree := treeID(root) // what Traefik is about to copy
+	routers := []harness.Router{
+		{Host: "plain.localhost", Upstream: upURL},
+		{Host: "plugin.localhost", Upstream: upURL, Plugin: harness.PluginConfig(store, secret, nil)},
+		// The same middleware settings, used without a token: what the plugin costs when it only
+		// passes a request through (Yaegi's per-request overhead, no session work).
+		{Host: "anon.localhost", Upstream: upURL, Plugin: harness.PluginConfig(store, secret, nil)},
+		// A plugin that only calls next: the floor any Yaegi plugin sits on.
+		{Host: "noop.localhost", Upstream: upURL, Noop: true},
+	}
+	if o.many != nil {
+		// The many-sessions route: its own middleware instance (own cache), defaults but for the
+		// login rate limit, which 100 k logins from 127.0.0.1 in two minutes would exceed.
+		routers = append(routers, harness.Router{Host: manyHost, Upstream: upURL,
+			Plugin: harness.PluginConfig(store, secret, map[string]any{"loginRateLimit": "100000000/m"})})
+	}
+	tr, err := harness.StartTraefik(env, harness.TraefikOptions{LogLevel: "ERROR", Routers: routers})
+	if err != nil {
+		return err
+	}
+	version := traefikVersion()
+	if !o.main {
+		return runManyPart(o, wrk, tr, store, dir, root, tree, version, loadAvg, t0)
 	}
 	c := harness.NewClient(tr.URL())
 	r, err := c.Do("POST", "plugin.localhost", "/api/auth/local", "", map[string]string{"identifier": "bench", "password": "bench-pw-1"})
@@ -223,14 +287,55 @@ func run(dur string, conns, threads, rounds int, write bool) error {
 	fmt.Printf("best no-op Yaegi plugin: %8.0f req/s\n", bestNoop.rps)
 	fmt.Printf("per-round plugin/plain: %v; no-op/plain: %v\n", fmtRatios(roundRatios), fmtRatios(roundNoop))
 	fmt.Printf("plugin/plain throughput (median of rounds): %.3f (%s the 0.85 target); no-op plugin/plain: %.3f\n", ratio, verdict, median(roundNoop))
-	if !write {
+	if write {
+		if err := writeMainSection(root, version, dur, conns, threads, rounds, loadAvg, ratio, roundRatios, roundNoop, bestPlain, bestPlugin, bestAnon, bestNoop); err != nil {
+			return err
+		}
+	}
+	if o.many == nil {
+		fmt.Printf("total run time %v\n", time.Since(t0).Round(time.Second))
 		return nil
 	}
-	root, err := harness.RepoRoot()
+	return runManyPart(o, wrk, tr, store, dir, root, tree, version, loadAvg, t0)
+}
+
+// runManyPart runs the many-sessions steps and sessionstore's BenchmarkWrk, prints the section
+// and writes it.
+func runManyPart(o options, wrk string, tr *harness.Traefik, store *harness.Store, dir, root, tree, version, loadAvg string, t0 time.Time) error {
+	fmt.Printf("\nmany sessions: N = %s, wrk -t%d -c%d -d%s, %d rounds per N\n", joinInts(o.many.sizes), o.many.threads, o.many.conns, o.many.dur, o.many.rounds)
+	m, err := runMany(wrk, tr, store, *o.many, dir)
 	if err != nil {
 		return err
 	}
-	version := traefikVersion()
+	if err := tr.CheckLog(); err != nil {
+		return err
+	}
+	treeEnd := treeID(root)
+	var storeRows []storeBenchRow
+	var storeErr error
+	var storeTime time.Duration
+	if o.storeBench {
+		fmt.Println("many sessions: sessionstore BenchmarkWrk (GET/touch at 10k and 1M sessions)...")
+		storeRows, storeTime, storeErr = runStoreBench(root)
+		if storeErr != nil {
+			fmt.Printf("many sessions: %v\n", storeErr)
+		}
+	}
+	section := manySection(m, *o.many, storeRows, storeErr, storeTime, tree, treeEnd, version, loadAvg)
+	fmt.Printf("\n%s\ntotal run time %v\n", section, time.Since(t0).Round(time.Second))
+	if !o.write {
+		return nil
+	}
+	path := filepath.Join(root, "docs", "benchmarks.md")
+	if err := writeSection(path, "## Many sessions (issue 14)", section); err != nil {
+		return err
+	}
+	fmt.Printf("updated %s\n", path)
+	return nil
+}
+
+func writeMainSection(root, version, dur string, conns, threads, rounds int, loadAvg string, ratio float64, roundRatios, roundNoop []float64,
+	bestPlain, bestPlugin, bestAnon, bestNoop result) error {
 	section := fmt.Sprintf(`## Plugin through real Traefik (wrk)
 
 Written by `+"`make bench`"+` (scripts/bench.sh → e2e/cmd/bench) on %s.
@@ -271,6 +376,7 @@ The table keeps each route's best run. Load average at the start: %s.
 
 var (
 	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reqRe = regexp.MustCompile(`(?m)^\s*(\d+) requests in ([0-9.]+)(us|ms|s|m)\b`)
 	pctRe = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
 )
 
@@ -281,6 +387,13 @@ func parseWrk(out string) (result, error) {
 		return res, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
 	}
 	res.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := reqRe.FindStringSubmatch(out); m != nil {
+		res.requests, _ = strconv.ParseInt(m[1], 10, 64)
+		v, _ := strconv.ParseFloat(m[2], 64)
+		res.secs = v * map[string]float64{"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m[3]]
+	} else {
+		return res, fmt.Errorf("no \"N requests in\" line in wrk output:\n%s", out)
+	}
 	for _, p := range pctRe.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(p[2], 64)
 		unit := map[string]float64{"us": 1e3, "ms": 1e6, "s": 1e9}[p[3]]
