@@ -172,8 +172,9 @@ func (s *server) call(method, path string, body any) (int, []byte) {
 }
 
 type session struct {
-	ID        string `json:"id"`
-	StrapiJWT string `json:"strapiJwt"`
+	ID            string           `json:"id"`
+	StrapiJWT     string           `json:"strapiJwt"`
+	HostsLastSeen map[string]int64 `json:"hostsLastSeen"`
 }
 
 func (s *server) create(user, jwt string, refresh string) session {
@@ -209,6 +210,8 @@ func TestStartupValidation(t *testing.T) {
 		{"mongo", []string{"--token", testToken, "--encryption-key", keyA, "--backend", "mongo"}, nil, "--mongo-uri"},
 		{"mongo from env", []string{"--token", testToken, "--encryption-key", keyA}, []string{"SESSIONSTORE_BACKEND=mongo"}, "--mongo-uri"},
 		{"unknown backend", []string{"--token", testToken, "--encryption-key", keyA, "--backend", "redis"}, nil, "--backend"},
+		{"zero change max", []string{"--token", testToken, "--encryption-key", keyA, "--change-max", "0"}, nil, "--change-max"},
+		{"zero change retention", []string{"--token", testToken, "--encryption-key", keyA}, []string{"SESSIONSTORE_CHANGE_RETENTION=0s"}, "--change-retention"},
 		{"bad env duration", []string{"--token", testToken, "--encryption-key", keyA}, []string{"SESSIONSTORE_SWEEP_INTERVAL=soon"}, "SESSIONSTORE_SWEEP_INTERVAL"},
 	}
 	for _, tc := range cases {
@@ -235,7 +238,9 @@ func TestStartupValidation(t *testing.T) {
 	}
 }
 
-// TestDurabilityAfterSIGKILL: every 201 means the session is on disk.
+// TestDurabilityAfterSIGKILL: every 201 means the session is on disk, every 200 of a touch (single
+// or batched) that its use is, every 200 of a revocation that the session is gone and the change
+// feed names it.
 func TestDurabilityAfterSIGKILL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "sessions.db")
 	srv := startServer(t, path, keyA)
@@ -250,6 +255,31 @@ func TestDurabilityAfterSIGKILL(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// Concurrent single touches (grouped into shared transactions) and batches, then revocations.
+	for w := range 8 {
+		wg.Go(func() {
+			var batch []map[string]any
+			for i := w; i < n; i += 8 {
+				if (i/8)%2 == 0 {
+					if status, raw := srv.call("POST", "/v1/sessions/"+ids[i]+"/touch", map[string]any{"host": "touched.localhost"}); status != 200 {
+						t.Errorf("touch %d: %d %s", i, status, raw)
+					}
+				} else {
+					batch = append(batch, map[string]any{"id": ids[i], "host": "touched.localhost"})
+				}
+			}
+			if status, raw := srv.call("POST", "/v1/touches", map[string]any{"touches": batch}); status != 200 {
+				t.Errorf("touches: %d %s", status, raw)
+			}
+		})
+	}
+	wg.Wait()
+	const revoked = 10
+	for i := range revoked {
+		if status, raw := srv.call("DELETE", "/v1/sessions/"+ids[i], nil); status != 200 {
+			t.Fatalf("revoke %d: %d %s", i, status, raw)
+		}
+	}
 	if err := srv.stop(syscall.SIGKILL); err == nil {
 		t.Fatal("SIGKILL: process exited cleanly?")
 	}
@@ -257,9 +287,29 @@ func TestDurabilityAfterSIGKILL(t *testing.T) {
 	srv = startServer(t, path, keyA)
 	for i, id := range ids {
 		status, raw := srv.call("GET", "/v1/sessions/"+id, nil)
+		if i < revoked {
+			if status != 404 {
+				t.Fatalf("revoked session %d after SIGKILL: %d %s", i, status, raw)
+			}
+			continue
+		}
 		var out struct{ Session session }
-		if status != 200 || json.Unmarshal(raw, &out) != nil || out.Session.StrapiJWT != fmt.Sprintf("%s-%d", jwtMarker, i) {
+		if status != 200 || json.Unmarshal(raw, &out) != nil || out.Session.StrapiJWT != fmt.Sprintf("%s-%d", jwtMarker, i) ||
+			out.Session.HostsLastSeen["touched.localhost"] == 0 {
 			t.Fatalf("session %d after SIGKILL: %d %s", i, status, raw)
+		}
+	}
+	status, raw := srv.call("GET", "/v1/changes?since=0", nil)
+	var feed struct {
+		Seq     int64
+		Changes []struct{ SessionIDs []string }
+	}
+	if status != 200 || json.Unmarshal(raw, &feed) != nil || feed.Seq != revoked || len(feed.Changes) != revoked {
+		t.Fatalf("change feed after SIGKILL: %d %s", status, raw)
+	}
+	for i, c := range feed.Changes {
+		if len(c.SessionIDs) != 1 || c.SessionIDs[0] != ids[i] {
+			t.Fatalf("change %d after SIGKILL: %v, want %s", i, c.SessionIDs, ids[i])
 		}
 	}
 	if err := srv.stop(syscall.SIGTERM); err != nil {

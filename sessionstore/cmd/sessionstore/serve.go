@@ -30,6 +30,8 @@ type serveConfig struct {
 	store                                  backendFlags
 	sweepInterval, shutdownTimeout         time.Duration
 	sweepBatch                             int
+	changeRetention                        time.Duration
+	changeMax                              int64
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -41,6 +43,8 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.encryptionKey, "encryption-key", "", "base64 32-byte key encrypting stored Strapi credentials (required)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often expired records are deleted")
 	fs.IntVar(&c.sweepBatch, "sweep-batch", 1000, "expired records of each kind deleted per transaction")
+	fs.DurationVar(&c.changeRetention, "change-retention", 10*time.Minute, "how long change-feed records (GET /v1/changes) are kept")
+	fs.Int64Var(&c.changeMax, "change-max", 200_000, "at most this many change-feed records are kept")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may finish on SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug | info | warn | error")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -80,6 +84,9 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	if cfg.sweepInterval <= 0 || cfg.sweepBatch <= 0 {
 		return failf(stderr, exitUsage, "--sweep-interval and --sweep-batch must be positive")
+	}
+	if cfg.changeRetention <= 0 || cfg.changeMax <= 0 {
+		return failf(stderr, exitUsage, "--change-retention and --change-max must be positive")
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -125,10 +132,13 @@ func serve(cfg *serveConfig, backend store.Backend, sealer *crypto.Sealer, log *
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Change-feed long-polls answer at once on shutdown instead of holding it up.
+	srv.RegisterOnShutdown(handler.Shutdown)
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	sweeper := &sweep.Sweeper{Backend: backend, Interval: cfg.sweepInterval, Batch: cfg.sweepBatch, Logger: log, OnSweep: metrics.OnSweep}
+	sweeper := &sweep.Sweeper{Backend: backend, Interval: cfg.sweepInterval, Batch: cfg.sweepBatch, Logger: log, OnSweep: metrics.OnSweep,
+		ChangeRetention: cfg.changeRetention, ChangeMax: cfg.changeMax}
 	wg.Go(func() { sweeper.Run(sweepCtx) })
 
 	serveErr := make(chan error, 1)

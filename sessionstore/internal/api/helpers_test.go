@@ -28,6 +28,7 @@ type env struct {
 	t       *testing.T
 	url     string
 	backend *bolt.Store
+	server  *Server
 	metrics *Metrics
 	client  *http.Client
 	skew    *atomic.Int64 // added to the server's clock (advance)
@@ -41,6 +42,13 @@ func newEnv(t *testing.T) *env {
 // newEnvLog is newEnv with the server logging to log (nil: nowhere).
 func newEnvLog(t *testing.T, log *slog.Logger) *env {
 	t.Helper()
+	return newEnvWith(t, Config{Logger: log}, nil)
+}
+
+// newEnvWith is newEnv with cfg's optional fields (Logger, MaxFeedWaiters) and, when configure is
+// not nil, the http.Server configured by it before it starts.
+func newEnvWith(t *testing.T, cfg Config, configure func(*http.Server)) *env {
+	t.Helper()
 	backend, err := bolt.Open(filepath.Join(t.TempDir(), "sessions.db"), bolt.Options{LockTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -53,14 +61,20 @@ func newEnvLog(t *testing.T, log *slog.Logger) *env {
 	m := NewMetrics(reg, backend)
 	skew := new(atomic.Int64)
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	srv := httptest.NewServer(New(Config{Backend: backend, Sealer: sealer, Token: testToken, Registry: reg, Metrics: m, Now: now, Logger: log}))
+	cfg.Backend, cfg.Sealer, cfg.Token, cfg.Registry, cfg.Metrics, cfg.Now = backend, sealer, testToken, reg, m, now
+	handler := New(cfg)
+	srv := httptest.NewUnstartedServer(handler)
+	if configure != nil {
+		configure(srv.Config)
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		if err := backend.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return &env{t: t, url: srv.URL, backend: backend, metrics: m, client: srv.Client(), skew: skew}
+	return &env{t: t, url: srv.URL, backend: backend, server: handler, metrics: m, client: srv.Client(), skew: skew}
 }
 
 // advance moves the server's clock forward by d.

@@ -21,6 +21,9 @@ type Metrics struct {
 	RefreshReused   prometheus.Counter
 	RefreshGrace    prometheus.Counter
 	SweepErrors     prometheus.Counter
+	ChangesRecorded prometheus.Counter // change-feed records written by this process
+	ChangesTrimmed  prometheus.Counter // change-feed records removed by the sweeper's retention
+	FeedWaiters     prometheus.Gauge   // GET /v1/changes long-polls waiting now
 }
 
 // NewMetrics registers the collectors on reg, including a gauge of stored sessions read from b
@@ -53,6 +56,15 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 		SweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionstore_sweep_errors_total", Help: "Sweeper runs that failed.",
 		}),
+		ChangesRecorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_changes_recorded_total", Help: "Change-feed records written by this process (revocations, user and upstream changes).",
+		}),
+		ChangesTrimmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_changes_trimmed_total", Help: "Change-feed records removed past --change-retention or --change-max.",
+		}),
+		FeedWaiters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionstore_change_feed_waiters", Help: "GET /v1/changes long-polls waiting now (at most 1024).",
+		}),
 	}
 	stored := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sessionstore_sessions_stored", Help: "Sessions in storage (expired ones count until swept).",
@@ -66,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.requests, m.duration, m.SessionsCreated, m.SessionsExpired, m.SessionsRevoked,
-		m.RefreshReused, m.RefreshGrace, m.SweepErrors, stored,
+		m.RefreshReused, m.RefreshGrace, m.SweepErrors, m.ChangesRecorded, m.ChangesTrimmed, m.FeedWaiters, stored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,6 +86,7 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 // OnSweep feeds a sweeper's result into the expired counter.
 func (m *Metrics) OnSweep(r store.SweepResult, err error) {
 	m.SessionsExpired.Add(float64(r.Sessions))
+	m.ChangesTrimmed.Add(float64(r.Changes))
 	if err != nil {
 		m.SweepErrors.Inc()
 	}

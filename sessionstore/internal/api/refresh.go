@@ -60,6 +60,7 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 			return sess, nil
 		},
 	})
+	s.recorded(store.RotationChange(res, err, now))
 	if errors.Is(err, store.ErrReused) {
 		rev := res.Revoked.Sorted()
 		s.metrics.RefreshReused.Inc()

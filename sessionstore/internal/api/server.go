@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -31,17 +32,27 @@ type Config struct {
 	Metrics  *Metrics
 	Logger   *slog.Logger
 	Now      func() time.Time // nil: time.Now
+	// MaxFeedWaiters bounds the GET /v1/changes long-polls waiting at once (0: MaxFeedWaiters).
+	MaxFeedWaiters int
+	// FeedPoll is how often a change-feed wait reads the store for other replicas' writes (0: 100ms).
+	FeedPoll time.Duration
 }
 
 // Server is the http.Handler of the API.
 type Server struct {
-	backend   store.Backend
-	sealer    *crypto.Sealer
-	tokenHash [sha256.Size]byte
-	metrics   *Metrics
-	log       *slog.Logger
-	now       func() time.Time
-	mux       *http.ServeMux
+	backend    store.Backend
+	sealer     *crypto.Sealer
+	tokenHash  [sha256.Size]byte
+	metrics    *Metrics
+	log        *slog.Logger
+	now        func() time.Time
+	mux        *http.ServeMux
+	feed       *feed
+	maxWaiters int
+	feedPoll   time.Duration
+	// feedCtx is the poller's context, cancelled by Shutdown.
+	feedCtx     context.Context
+	stopFeedCtx context.CancelFunc
 }
 
 // handlerFunc returns the status and the body to send (an *apiError for errors).
@@ -50,14 +61,24 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any)
 // New builds the handler.
 func New(cfg Config) *Server {
 	s := &Server{
-		backend:   cfg.Backend,
-		sealer:    cfg.Sealer,
-		tokenHash: sha256.Sum256([]byte(cfg.Token)),
-		metrics:   cfg.Metrics,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		mux:       http.NewServeMux(),
+		backend:    cfg.Backend,
+		sealer:     cfg.Sealer,
+		tokenHash:  sha256.Sum256([]byte(cfg.Token)),
+		metrics:    cfg.Metrics,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		mux:        http.NewServeMux(),
+		feed:       newFeed(),
+		maxWaiters: cfg.MaxFeedWaiters,
+		feedPoll:   cfg.FeedPoll,
 	}
+	if s.feedPoll <= 0 {
+		s.feedPoll = feedPoll
+	}
+	if s.maxWaiters <= 0 {
+		s.maxWaiters = MaxFeedWaiters
+	}
+	s.feedCtx, s.stopFeedCtx = context.WithCancel(context.Background())
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -69,6 +90,8 @@ func New(cfg Config) *Server {
 	s.route("POST /v1/sessions", true, s.createSession)
 	s.route("GET /v1/sessions/{id}", true, s.getSession)
 	s.route("POST /v1/sessions/{id}/touch", true, s.touchSession)
+	s.route("POST /v1/touches", true, s.touchSessions)
+	s.route("GET /v1/changes", true, s.changes)
 	s.route("PUT /v1/sessions/{id}/upstream", true, s.setUpstream)
 	s.route("PUT /v1/sessions/{id}/user", true, s.setUser)
 	s.route("DELETE /v1/sessions/{id}", true, s.deleteSession)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 )
@@ -132,14 +133,98 @@ func (s *Server) touchSession(w http.ResponseWriter, r *http.Request) (int, any)
 	if err := decode(w, r, &q); err != nil {
 		return 0, err
 	}
+	if msg := q.validate(); msg != "" {
+		return 0, badRequest(msg)
+	}
+	sess, err := s.backend.TouchSession(r.Context(), id, q.touch(s.nowMs()))
+	return s.sessionResponse(r, sess, err)
+}
+
+// validate returns what is wrong with the touch ("" when nothing).
+func (q *touchRequest) validate() string {
 	switch {
 	case !validHost(q.Host):
-		return 0, badRequest("host: 1-253 chars, lower-case host without port")
+		return "host: 1-253 chars, lower-case host without port"
 	case q.Sliding && !validDuration(q.IdleTimeoutMs), q.IdleTimeoutMs < 0 || q.IdleTimeoutMs > maxDurationMs:
-		return 0, badRequest("idleTimeoutMs must be > 0 when sliding")
+		return "idleTimeoutMs must be > 0 when sliding"
 	}
-	sess, err := s.backend.TouchSession(r.Context(), id, store.Touch{Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, Now: s.nowMs()})
-	return s.sessionResponse(r, sess, err)
+	return ""
+}
+
+func (q *touchRequest) touch(now int64) store.Touch {
+	return store.Touch{Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, Now: now}
+}
+
+// Limits of POST /v1/touches.
+const (
+	maxTouches     = 1000
+	maxTouchesBody = 512 << 10 // 1000 touches of the longest id and host fit
+)
+
+type touchesRequest struct {
+	Touches []touchItem `json:"touches"`
+}
+
+// touchItem is one touch of a batch: the session id and the single touch's request.
+type touchItem struct {
+	ID string `json:"id"`
+	touchRequest
+}
+
+// TouchesBody answers POST /v1/touches: each touched session once (its state after the batch, no
+// secrets) in request order, and the ids that are unknown or expired.
+type TouchesBody struct {
+	Sessions []*Session `json:"sessions"`
+	Missing  []string   `json:"missing"`
+}
+
+// touchSessions applies a batch of touches, each as POST /v1/sessions/{id}/touch does, in one
+// backend call (one transaction on bolt).
+func (s *Server) touchSessions(w http.ResponseWriter, r *http.Request) (int, any) {
+	var q touchesRequest
+	if err := decodeMax(w, r, &q, maxTouchesBody); err != nil {
+		return 0, err
+	}
+	if len(q.Touches) < 1 || len(q.Touches) > maxTouches {
+		return 0, badRequest("touches: 1-1000 entries")
+	}
+	now := s.nowMs()
+	batch := make([]store.TouchOne, 0, len(q.Touches))
+	for i := range q.Touches {
+		t := &q.Touches[i]
+		if msg := t.validate(); msg != "" {
+			return 0, badRequest("touches[" + strconv.Itoa(i) + "]." + msg)
+		}
+		if !validID(t.ID) { // cannot exist: missing, as the single touch's 404
+			continue
+		}
+		batch = append(batch, store.TouchOne{ID: t.ID, Touch: t.touch(now)})
+	}
+	var got []*store.Session
+	if len(batch) > 0 {
+		var err error
+		if got, err = s.backend.TouchMany(r.Context(), batch); err != nil {
+			return 0, s.storeError(r, err)
+		}
+	}
+	last := make(map[string]*store.Session, len(batch)) // an id touched twice: its final state
+	for i, one := range batch {
+		last[one.ID] = got[i]
+	}
+	out := TouchesBody{Sessions: []*Session{}, Missing: []string{}}
+	seen := make(map[string]bool, len(q.Touches))
+	for _, t := range q.Touches {
+		if seen[t.ID] {
+			continue
+		}
+		seen[t.ID] = true
+		if sess := last[t.ID]; sess != nil {
+			out.Sessions = append(out.Sessions, NewSessionView(sess))
+		} else {
+			out.Missing = append(out.Missing, t.ID)
+		}
+	}
+	return http.StatusOK, out
 }
 
 type upstreamRequest struct {
@@ -177,6 +262,9 @@ func (s *Server) setUpstream(w http.ResponseWriter, r *http.Request) (int, any) 
 		AbsoluteExpiresAt: q.AbsoluteExpiresAt,
 		Now:               now,
 	})
+	if err == nil {
+		s.recorded(store.SessionChange(sess, now), true)
+	}
 	return s.sessionResponse(r, sess, err)
 }
 
@@ -206,6 +294,7 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) (int, any
 	if err != nil {
 		return 0, s.storeError(r, err)
 	}
+	s.recorded(store.RevokedChange(rev, d.Now))
 	s.metrics.SessionsRevoked.Add(float64(rev.Live))
 	return http.StatusOK, NewRevokedBody(rev, true)
 }
@@ -242,9 +331,11 @@ func (s *Server) deleteUserSessions(w http.ResponseWriter, r *http.Request) (int
 		if len(devices) != 1 || devices[0] == "" || !validDeviceText(devices[0]) {
 			return 0, badRequest("deviceId: once, 1-255 bytes of UTF-8 text without control characters")
 		}
-		rev, err = s.backend.DeleteDeviceSessions(r.Context(), user, devices[0], s.nowMs())
-	} else {
-		rev, err = s.backend.DeleteUserSessions(r.Context(), user, s.nowMs())
+		if rev, err = s.backend.DeleteDeviceSessions(r.Context(), user, devices[0], s.nowMs()); err == nil {
+			s.recorded(store.RevokedChange(rev, 0))
+		}
+	} else if rev, err = s.backend.DeleteUserSessions(r.Context(), user, s.nowMs()); err == nil {
+		s.recorded(store.UserChange(user, rev, 0), true)
 	}
 	if err != nil {
 		return 0, s.storeError(r, err)

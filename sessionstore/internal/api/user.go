@@ -29,5 +29,8 @@ func (s *Server) setUser(w http.ResponseWriter, r *http.Request) (int, any) {
 		return 0, badRequest("audience: at most 64 entries of 1-253 printable chars")
 	}
 	sess, err := s.backend.SetUser(r.Context(), id, store.UserUpdate{Audience: *q.Audience, Now: s.nowMs()})
+	if err == nil {
+		s.recorded(store.SessionChange(sess, 0), true)
+	}
 	return s.sessionResponse(r, sess, err)
 }

@@ -32,6 +32,9 @@ var wireTypes = map[string]func() any{
 	"counter_incr_request.json":    func() any { return new(incrRequest) },
 	"counter_incr_response.json":   func() any { return new(counterBody) },
 	"counter_delete_response.json": func() any { return new(DeletedBody) },
+	"touches_request.json":         func() any { return new(touchesRequest) },
+	"touches_response.json":        func() any { return new(TouchesBody) },
+	"changes_response.json":        func() any { return new(ChangesBody) },
 }
 
 // TestWireGolden: every fixture decodes into the store's type with no unknown field and encodes

@@ -162,6 +162,8 @@ type RotateResult struct {
 // SweepResult counts the expired records one Sweep call removed.
 type SweepResult struct {
 	Sessions, Tokens, Families, Counters int
+	// Changes counts change-feed records the sweeper trimmed (TrimChanges; Sweep leaves it 0).
+	Changes int
 	// More is true when a limit was reached and another call may find more.
 	More bool
 }
@@ -170,6 +172,15 @@ type SweepResult struct {
 // changes more than one record does so atomically. A method that revokes returns a Revocation
 // naming exactly the session records it removed (callers drop those from their caches); one that
 // answers ErrNotFound or ErrConflict has changed nothing.
+//
+// The change feed (changes.go): DeleteSession, DeleteUserSessions, DeleteDeviceSessions,
+// RotateRefresh, SetUser and SetUpstream record the Change that RevokedChange, UserChange,
+// RotationChange or SessionChange makes of their outcome (when it is to be recorded), with the
+// next sequence number, in the same atomic step as the state change: a reader of Changes never
+// sees the state change without its record, nor a record before everything with a lower number
+// (bolt: the same transaction, a sequence of the bucket). A backend without transactions (mongo)
+// writes the record right after the state change, under the lock the operation holds, and
+// documents what it guarantees. No other method records anything (touches, creates, sweeps).
 type Backend interface {
 	// CreateSession stores s and, when f is not nil, the family f and its first token t.
 	// ErrConflict if any of the ids or the token hash exists.
@@ -219,6 +230,16 @@ type Backend interface {
 	DeleteCounter(ctx context.Context, key string) (bool, error)
 	// Sweep deletes records expired at now, at most limit of each kind, in one short transaction.
 	Sweep(ctx context.Context, now int64, limit int) (SweepResult, error)
+	// TouchMany applies each touch as TouchSession does, in order (a repeated id sees the earlier
+	// touches), in one atomic step where the backend has one. The result is aligned with touches:
+	// the session after its touch, nil for one absent or expired.
+	TouchMany(ctx context.Context, touches []TouchOne) ([]*Session, error)
+	// Changes returns the changes with Seq > since, ascending, at most limit (0: none, only Head
+	// and Oldest), with the feed's Head and Oldest read in the same step.
+	Changes(ctx context.Context, since int64, limit int) (ChangePage, error)
+	// TrimChanges removes changes from the oldest end while TrimPlan.Trimmed holds, at most
+	// p.Limit of them, and reports how many went and whether more are due. Head never goes back.
+	TrimChanges(ctx context.Context, p TrimPlan) (removed int, more bool, err error)
 	// SessionCount is the number of stored sessions (expired ones not yet swept included); it must be cheap.
 	SessionCount(ctx context.Context) (int64, error)
 	// Ping reports whether the backend answers.

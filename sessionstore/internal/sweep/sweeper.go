@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
@@ -17,6 +18,11 @@ type Sweeper struct {
 	Batch    int              // records of each kind per transaction
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger
+	// ChangeRetention and ChangeMax bound the change feed: every run trims the changes older than
+	// ChangeRetention and all but the newest ChangeMax, Batch per call (0: no such bound; both 0:
+	// no trimming).
+	ChangeRetention time.Duration
+	ChangeMax       int64
 	// OnSweep, if set, receives the totals of every run (metrics).
 	OnSweep func(store.SweepResult, error)
 }
@@ -67,9 +73,32 @@ func (s *Sweeper) Once(ctx context.Context) (total store.SweepResult, err error)
 			break
 		}
 	}
+	if total.Changes, err = s.trimChanges(ctx, at); err != nil {
+		return total, err
+	}
 	if s.Logger != nil && total != (store.SweepResult{}) {
 		s.Logger.Info("swept expired records", "sessions", total.Sessions, "tokens", total.Tokens,
-			"families", total.Families, "counters", total.Counters)
+			"families", total.Families, "counters", total.Counters, "changes", total.Changes)
 	}
 	return total, nil
+}
+
+// trimChanges applies the change-feed retention at the run's cut-off, in batches.
+func (s *Sweeper) trimChanges(ctx context.Context, at int64) (int, error) {
+	if s.ChangeRetention <= 0 && s.ChangeMax <= 0 {
+		return 0, nil
+	}
+	plan := store.TrimPlan{Before: math.MinInt64, Keep: s.ChangeMax, Limit: s.Batch}
+	if s.ChangeRetention > 0 {
+		plan.Before = at - s.ChangeRetention.Milliseconds()
+	}
+	n := 0
+	for ctx.Err() == nil {
+		removed, more, err := s.Backend.TrimChanges(ctx, plan)
+		n += removed
+		if err != nil || !more {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -71,3 +71,40 @@ func TestRunTicksAndStops(t *testing.T) {
 		t.Fatalf("sweeps = %d, want ≥ 3", f.calls.Load())
 	}
 }
+
+// trimBackend answers Sweep with nothing and records the TrimChanges plans, reporting more
+// until the third call.
+type trimBackend struct {
+	store.Backend
+	plans []store.TrimPlan
+}
+
+func (f *trimBackend) Sweep(context.Context, int64, int) (store.SweepResult, error) {
+	return store.SweepResult{}, nil
+}
+
+func (f *trimBackend) TrimChanges(_ context.Context, p store.TrimPlan) (int, bool, error) {
+	f.plans = append(f.plans, p)
+	return p.Limit, len(f.plans) < 3, nil
+}
+
+func TestOnceTrimsChangesInBatches(t *testing.T) {
+	f := &trimBackend{}
+	now := time.UnixMilli(1_700_000_000_000)
+	s := &Sweeper{Backend: f, Batch: 5, Now: func() time.Time { return now }, ChangeRetention: 10 * time.Minute, ChangeMax: 7}
+	res, err := s.Once(t.Context())
+	if err != nil || res.Changes != 15 || len(f.plans) != 3 {
+		t.Fatalf("Once = %+v, %v after %d trims", res, err, len(f.plans))
+	}
+	want := store.TrimPlan{Before: now.UnixMilli() - 600_000, Keep: 7, Limit: 5}
+	for _, p := range f.plans {
+		if p != want {
+			t.Fatalf("plan %+v, want %+v", p, want)
+		}
+	}
+	// Without retention settings nothing is trimmed.
+	f.plans = nil
+	if res, err := (&Sweeper{Backend: f, Batch: 5}).Once(t.Context()); err != nil || res.Changes != 0 || len(f.plans) != 0 {
+		t.Fatalf("no retention: %+v, %v, %d trims", res, err, len(f.plans))
+	}
+}

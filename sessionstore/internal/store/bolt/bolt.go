@@ -12,6 +12,7 @@
 //	                                           after the session is gone, for as long as the family lives)
 //	counters          key → counter           counters_by_exp   be64(resetAt)|key
 //	meta              "sessions" → be64 count of stored sessions
+//	changes           be64(seq) → change (the change feed, see changes.go)
 package bolt
 
 import (
@@ -44,6 +45,7 @@ var (
 	bCounters  = []byte("counters")
 	bCtrExp    = []byte("counters_by_exp")
 	bMeta      = []byte("meta")
+	bChanges   = []byte("changes")
 	allBuckets = [][]byte{bSessions, bSessExp, bSessUser, bFamilies, bFamExp, bFamUser, bFamSess, bFamTok,
 		bTokens, bTokExp, bCounters, bCtrExp, bMeta}
 	// addedBuckets came with later versions: Open creates and fills them in a file written before.
@@ -51,7 +53,7 @@ var (
 	addedBuckets = []struct {
 		name     []byte
 		backfill func(*bbolt.Tx) error
-	}{{bTokSess, backfillTokensBySession}}
+	}{{bTokSess, backfillTokensBySession}, {bChanges, func(*bbolt.Tx) error { return nil }}}
 
 	keySessionCount = []byte("sessions")
 )

@@ -311,3 +311,24 @@ func decodeCounter(b []byte) (store.Counter, error) {
 	c := store.Counter{Count: d.varint(), ResetAt: d.varint()}
 	return c, d.done()
 }
+
+const changeV1 byte = 1
+
+// encodeChange stores everything but the sequence number, which is the key.
+func encodeChange(c store.Change) []byte {
+	b := []byte{changeV1}
+	b = appendString(b, c.Kind)
+	b = appendStrings(b, c.SessionIDs)
+	b = appendString(b, c.UserID)
+	return binary.AppendVarint(b, c.At)
+}
+
+func decodeChange(seq int64, b []byte) (store.Change, error) {
+	d := decoder{b: b}
+	d.version(changeV1)
+	c := store.Change{Seq: seq, Kind: d.string(), SessionIDs: d.strings(), UserID: d.string(), At: d.varint()}
+	if c.SessionIDs == nil {
+		c.SessionIDs = []string{}
+	}
+	return c, d.done()
+}

@@ -165,10 +165,12 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		switch grace, outcome = store.RotationOutcome(t, f, r.Now, r.ReuseGraceMs); outcome {
 		case nil:
 		case store.ErrReused:
-			res.Revoked, err = revokeFamily(tx, t.FamilyID, r.Now, true)
+			if res.Revoked, err = revokeFamily(tx, t.FamilyID, r.Now, true); err != nil {
+				return err
+			}
 			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
-			return err
+			return recordIf(tx)(store.RotationChange(res, outcome, r.Now))
 		default:
 			return nil
 		}
@@ -198,7 +200,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			return err
 		}
 		res.Session, res.Family, res.Replaced, res.Grace = sess, f, t.SessionID, grace
-		return nil
+		return recordIf(tx)(store.RotationChange(res, nil, r.Now))
 	})
 	if err != nil {
 		return store.RotateResult{}, err

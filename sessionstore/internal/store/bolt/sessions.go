@@ -154,6 +154,35 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.Touch) (*st
 	return sess, nil
 }
 
+// TouchMany applies every touch in one transaction (shared, like every write, with the writes
+// queued beside it): one commit and one fsync for the whole batch, acknowledged after both.
+func (s *Store) TouchMany(ctx context.Context, touches []store.TouchOne) ([]*store.Session, error) {
+	out := make([]*store.Session, len(touches))
+	err := s.w.update(func(tx *bbolt.Tx) error {
+		clear(out)
+		for i, one := range touches {
+			sess, err := loadLiveSession(tx, one.ID, one.Touch.Now)
+			if err != nil {
+				return err
+			}
+			if sess == nil {
+				continue
+			}
+			old := sess.ExpiresAt
+			sess.ApplyTouch(one.Touch)
+			if err := updateSession(tx, sess, old); err != nil {
+				return err
+			}
+			out[i] = sess
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SetUpstream replaces the upstream credentials if the version matches.
 func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*store.Session, error) {
 	var sess *store.Session
@@ -170,6 +199,9 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 			return nil
 		}
 		if err := updateSession(tx, sess, old); err != nil {
+			return err
+		}
+		if err := recordChange(tx, store.SessionChange(sess, u.Now)); err != nil {
 			return err
 		}
 		if sess.FamilyID == "" {
@@ -241,7 +273,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 				rev.Add(id, live)
 			}
 		}
-		return nil
+		return recordIf(tx)(store.RevokedChange(rev, d.Now))
 	})
 	if err != nil {
 		return store.Revocation{}, err
@@ -297,7 +329,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64
 				rev.Add(id, live)
 			}
 		}
-		return nil
+		return recordChange(tx, store.UserChange(userID, rev, now))
 	})
 	if err != nil {
 		return store.Revocation{}, err
@@ -341,7 +373,7 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 			}
 			rev.Add(id, sess.Live(now))
 		}
-		return nil
+		return recordIf(tx)(store.RevokedChange(rev, now))
 	})
 	if err != nil {
 		return store.Revocation{}, err

@@ -20,6 +20,9 @@ func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*st
 		if err := updateSession(tx, sess, sess.ExpiresAt); err != nil {
 			return err
 		}
+		if err := recordChange(tx, store.SessionChange(sess, u.Now)); err != nil {
+			return err
+		}
 		if sess.FamilyID == "" {
 			return nil
 		}

@@ -10,6 +10,7 @@
 //	tokens    _id=token hash; familyId, sessionId, expiresAt (indexed), userId, spent
 //	counters  _id=counter key; resetAt (indexed)
 //	locks     _id=lock name;   owner, until (short leases, see lock.go)
+//	changes, sequences         the change feed (see changes.go)
 //
 // What FerretDB v1.24 supports, and the design that follows (checked in its source):
 //
@@ -76,7 +77,8 @@ type Store struct {
 	client                                      *mongo.Client
 	db                                          *mongo.Database
 	sessions, families, tokens, counters, locks *mongo.Collection
-	opTimeout, lease                            time.Duration
+	changes, sequences                          *mongo.Collection
+	opTimeout, lease, gapSettle                 time.Duration
 	log                                         *slog.Logger
 	// TTL reports whether TTL indexes are in place (false on FerretDB).
 	TTL bool
@@ -85,6 +87,7 @@ type Store struct {
 	closed    chan struct{}  // closed by Close: background lock releases stop
 	bg        sync.WaitGroup // background lock releases
 	local     localLocks     // in-process queue in front of the database locks
+	feedMu    sync.Mutex     // one change numbered and inserted at a time (changes.go)
 }
 
 var _ store.Backend = (*Store)(nil)
@@ -126,7 +129,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		client: client, db: db,
 		sessions: db.Collection("sessions"), families: db.Collection("families"), tokens: db.Collection("tokens"),
 		counters: db.Collection("counters"), locks: db.Collection("locks"),
-		opTimeout: o.OpTimeout, lease: o.LockLease, log: o.Logger, closed: make(chan struct{}),
+		changes: db.Collection("changes"), sequences: db.Collection("sequences"),
+		opTimeout: o.OpTimeout, lease: o.LockLease, gapSettle: 2 * o.OpTimeout, log: o.Logger, closed: make(chan struct{}),
 	}
 	deadline := time.Now().Add(o.StartupTimeout)
 	for attempt := 1; ; attempt++ {
@@ -171,7 +175,7 @@ func (s *Store) ensureIndexes(ctx context.Context, noTTL bool) error {
 	plain := []struct {
 		coll *mongo.Collection
 		key  string
-	}{{s.sessions, "userId"}, {s.sessions, "familyId"}, {s.families, "userId"}, {s.tokens, "familyId"}, {s.tokens, "sessionId"}}
+	}{{s.sessions, "userId"}, {s.sessions, "familyId"}, {s.families, "userId"}, {s.tokens, "familyId"}, {s.tokens, "sessionId"}, {s.changes, "seq"}}
 	for _, ix := range plain {
 		if err := s.createIndex(ctx, ix.coll, ix.key, false); err != nil {
 			return err

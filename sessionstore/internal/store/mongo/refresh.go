@@ -104,10 +104,12 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		switch grace, outcome = store.RotationOutcome(t, f, r.Now, r.ReuseGraceMs); outcome {
 		case nil:
 		case store.ErrReused:
-			res.Revoked, err = s.revokeFamily(ctx, t.FamilyID, r.Now, true)
+			if res.Revoked, err = s.revokeFamily(ctx, t.FamilyID, r.Now, true); err != nil {
+				return err
+			}
 			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
-			return err
+			return s.recordIf(ctx)(store.RotationChange(res, outcome, r.Now))
 		default:
 			return nil
 		}
@@ -145,6 +147,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			}
 		}
 		res.Session, res.Family, res.Replaced, res.Grace = sess, f, t.SessionID, grace
+		// The token is spent: failing now would make the client's retry a reuse. recordChange
+		// has logged the failure; other proxies keep the replaced session until it expires.
+		_ = s.recordIf(ctx)(store.RotationChange(res, nil, r.Now))
 		return nil
 	})
 	if err != nil {

@@ -198,15 +198,16 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 			sess = nil
 			return err
 		}
-		if sess.FamilyID == "" {
-			return nil
+		if sess.FamilyID != "" {
+			jwt, refresh, err := u.SealFamily(sess.FamilyID)
+			if err != nil {
+				return err
+			}
+			if _, err := s.set(ctx, s.families, sess.FamilyID, bson.D{{Key: "jwt", Value: jwt}, {Key: "refresh", Value: refresh}}); err != nil {
+				return err
+			}
 		}
-		jwt, refresh, err := u.SealFamily(sess.FamilyID)
-		if err != nil {
-			return err
-		}
-		_, err = s.set(ctx, s.families, sess.FamilyID, bson.D{{Key: "jwt", Value: jwt}, {Key: "refresh", Value: refresh}})
-		return err
+		return s.recordChange(ctx, store.SessionChange(sess, u.Now))
 	})
 	switch {
 	case err != nil:
@@ -269,6 +270,10 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 		if res.DeletedCount > 0 {
 			rev.Add(id, sess.Live(d.Now))
 		}
+	}
+	// After the last write (the family's revocation ran under its lock, released by now).
+	if err := s.recordIf(ctx)(store.RevokedChange(rev, d.Now)); err != nil {
+		return store.Revocation{}, err
 	}
 	return rev.Sorted(), nil
 }
@@ -336,7 +341,14 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) 
 
 // DeleteUserSessions revokes every family of the user, then deletes the remaining sessions.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
-	return s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}}, now)
+	rev, err := s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}}, now)
+	if err == nil {
+		err = s.recordChange(ctx, store.UserChange(userID, rev, now))
+	}
+	if err != nil {
+		return store.Revocation{}, err
+	}
+	return rev, nil
 }
 
 // DeleteDeviceSessions revokes every family of the user with that device, then deletes the user's
@@ -346,7 +358,14 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 	if deviceID == "" { // "no device" is not a device: never a match (and deviceId is omitted when "")
 		return store.Revocation{UserID: userID}.Sorted(), nil
 	}
-	return s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}, {Key: "deviceId", Value: deviceID}}, now)
+	rev, err := s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}, {Key: "deviceId", Value: deviceID}}, now)
+	if err == nil {
+		err = s.recordIf(ctx)(store.RevokedChange(rev, now))
+	}
+	if err != nil {
+		return store.Revocation{}, err
+	}
+	return rev, nil
 }
 
 // revokeMatching revokes the families filter matches (each under its lock), then deletes the

@@ -27,11 +27,12 @@ func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*st
 			sess = nil
 			return err
 		}
-		if sess.FamilyID == "" {
-			return nil
+		if sess.FamilyID != "" {
+			if _, err := s.set(ctx, s.families, sess.FamilyID, user); err != nil {
+				return err
+			}
 		}
-		_, err = s.set(ctx, s.families, sess.FamilyID, user)
-		return err
+		return s.recordChange(ctx, store.SessionChange(sess, u.Now))
 	})
 	if err != nil {
 		return nil, err

@@ -48,6 +48,10 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"Sweep", testSweep},
 		{"ConcurrentMixed", testConcurrentMixed},
 		{"LiteralValues", testLiteralValues},
+		{"Changes", testChanges},
+		{"ChangesTrim", testChangesTrim},
+		{"ChangesConcurrent", testChangesConcurrent},
+		{"TouchMany", testTouchMany},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
