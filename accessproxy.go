@@ -27,6 +27,8 @@ type Middleware struct {
 	keys   *keyRing
 	store  *storeClient
 	cache  *tokenCache
+	feed   *feed
+	b      *backend
 	limits *regulator
 	clock  *clock
 
@@ -34,6 +36,8 @@ type Middleware struct {
 	// concluded, until something about the token needs checking again (see remember).
 	fastMu      *sync.RWMutex
 	fastEntries map[string]*fastEntry
+	fast        *fastMap // the same map, for inserts (remember)
+	fastPaths   map[string]bool
 	// routed matches the normal paths that route somewhere special (see routedPattern).
 	routed *regexp.Regexp
 	// usersPrefix is "<apiPrefix>/users": writes there are checked (userWriteAllowed).
@@ -66,19 +70,23 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		return nil, fmt.Errorf("accessproxy %s: blockedPaths: %w", name, err)
 	}
 	b := sharedBackend(config)
-	fast := b.register()
+	fast := b.register(config.CacheSize)
 	store := newStoreClient(b.http, config.StoreURL, config.StoreToken, s.storeTimeout)
 	m := &Middleware{
 		limits:        &regulator{store: store, clock: b.clock, scope: name, rate: s.loginRate, threshold: s.lockoutThreshold, duration: s.lockoutDuration},
 		clock:         b.clock,
 		fastMu:        &fast.mu,
 		fastEntries:   fast.entries,
+		fast:          fast,
+		fastPaths:     fast.paths,
 		next:          next,
 		name:          name,
 		s:             s,
 		keys:          keys,
 		store:         store,
 		cache:         b.cache,
+		feed:          b.feed,
+		b:             b,
 		routed:        routed,
 		usersPrefix:   s.routes.users,
 		spoofable:     spoofableHeaders(s.upstreamHeaders),
@@ -109,20 +117,26 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	delete(h, headerUserID)
 	delete(h, headerSessionID)
 
-	if p := req.URL.Path; plainPath.MatchString(p) && !m.routed.MatchString(p) && (req.Method == "GET" || !strings.HasPrefix(p, m.usersPrefix)) {
-		if a := h["Authorization"]; len(a) == 1 {
-			m.fastMu.RLock()
-			f := m.fastEntries[a[0]]
-			m.fastMu.RUnlock()
-			if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
-				h["Authorization"] = f.auth
-				if m.extraHeaders {
-					m.addExtraHeaders(h, f.e)
-				}
-				m.next.ServeHTTP(rw, req)
-				return
+	// One lock for both lookups: the token's conclusion, and whether the path is one the slow path
+	// found plain and routed nowhere (a map index instead of two regexp calls).
+	a := h["Authorization"]
+	m.fastMu.RLock()
+	plain := m.fastPaths[req.URL.Path]
+	var f *fastEntry
+	if len(a) == 1 {
+		f = m.fastEntries[a[0]]
+	}
+	m.fastMu.RUnlock()
+	if plain && (req.Method == "GET" || !strings.HasPrefix(req.URL.Path, m.usersPrefix)) {
+		if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
+			h["Authorization"] = f.auth
+			if m.extraHeaders {
+				m.addExtraHeaders(h, f.e)
 			}
-		} else if len(a) == 0 && m.anonymousPass {
+			m.next.ServeHTTP(rw, req)
+			return
+		}
+		if len(a) == 0 && m.anonymousPass {
 			m.next.ServeHTTP(rw, req)
 			return
 		}
@@ -134,25 +148,15 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 // proxy's own and Strapi's auth routes, GraphQL, Strapi API tokens (api_tokens.go), the users
 // API, then full token checks.
 func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
+	if m.cacheTTLms > 0 {
+		m.b.ensureFeed()
+	}
 	raw := req.URL.Path
 	fastPathable := plainPath.MatchString(raw) && !m.routed.MatchString(raw)
 	p := normalizePath(raw)
 	r := &m.s.routes
-	if m.blocked(p) {
-		if !m.adminAllowed(req) {
-			m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
-			writeError(rw, http.StatusForbidden, "Forbidden")
-			return
-		}
-		if !hasPathPrefix(p, r.prefix) && (r.graphql == "" || !hasPathPrefix(p, r.graphql)) {
-			// The admin channel: Strapi's admin panel and its own admin JWTs, untouched, but for
-			// the proxy's cookie (a browser sends it along to every path of the host).
-			if m.s.cookie.Enabled {
-				m.takeSessionCookie(req)
-			}
-			m.next.ServeHTTP(rw, req)
-			return
-		}
+	if m.blocked(p) && m.serveBlocked(rw, req, p) {
+		return
 	}
 	refreshCookie := ""
 	if hasPathPrefix(p, r.auth) {
@@ -176,14 +180,7 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if c.token == "" {
-		if m.s.requireAuth {
-			writeError(rw, http.StatusUnauthorized, "Authentication required")
-			return
-		}
-		if hasPathPrefix(p, r.users) && !m.userWriteAllowed(rw, req, p, nil) {
-			return
-		}
-		m.next.ServeHTTP(rw, req)
+		m.serveAnonymous(rw, req, p, fastPathable)
 		return
 	}
 	e := m.session(rw, req, c.token, c.fromCookie)
@@ -197,6 +194,43 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 		m.remember(req, e)
 	}
 	m.prepareUpstream(req, e)
+	m.next.ServeHTTP(rw, req)
+}
+
+// serveBlocked answers a request on blockedPaths: 403 outside adminAllowFrom, else the admin
+// channel (true), or false for a path below apiPrefix or graphqlPath, which goes on as any other.
+func (m *Middleware) serveBlocked(rw http.ResponseWriter, req *http.Request, p string) bool {
+	r := &m.s.routes
+	if !m.adminAllowed(req) {
+		m.auditReason("denied", req, "", "", "admin path from a network not in adminAllowFrom")
+		writeError(rw, http.StatusForbidden, "Forbidden")
+		return true
+	}
+	if hasPathPrefix(p, r.prefix) || (r.graphql != "" && hasPathPrefix(p, r.graphql)) {
+		return false
+	}
+	// The admin channel: Strapi's admin panel and its own admin JWTs, untouched, but for the
+	// proxy's cookie (a browser sends it along to every path of the host).
+	if m.s.cookie.Enabled {
+		m.takeSessionCookie(req)
+	}
+	m.next.ServeHTTP(rw, req)
+	return true
+}
+
+// serveAnonymous passes a request without a credential to Strapi's public role, unless
+// requireAuth, or a users-API write the rules refuse. A plain path is remembered for the hot path.
+func (m *Middleware) serveAnonymous(rw http.ResponseWriter, req *http.Request, p string, fastPathable bool) {
+	if m.s.requireAuth {
+		writeError(rw, http.StatusUnauthorized, "Authentication required")
+		return
+	}
+	if hasPathPrefix(p, m.s.routes.users) && !m.userWriteAllowed(rw, req, p, nil) {
+		return
+	}
+	if fastPathable && m.anonymousPass && len(req.Header["Authorization"]) == 0 {
+		m.rememberPath(req.URL.Path)
+	}
 	m.next.ServeHTTP(rw, req)
 }
 

@@ -139,7 +139,9 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	strapi := &fakeStrapi{audience: "a.localhost, *.example.com", jwt: strapiJWT(7, time.Now().Add(30*24*time.Hour))}
 	cfg := CreateConfig()
 	cfg.Secret = testSecret
-	cfg.StoreURL = store.srv.URL
+	// A path of its own per harness: the plugin shares a backend (cache, feed) per store URL, and a
+	// port the OS hands out again must not join a finished test's backend.
+	cfg.StoreURL = store.srv.URL + store.prefix
 	cfg.StoreToken = testStoreToken
 	if mutate != nil {
 		mutate(cfg)

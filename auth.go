@@ -29,7 +29,8 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 	nowMs := m.clock.nowMs()
 	e := m.cache.get(token)
 	fresh := false
-	if e == nil || nowMs-e.fetchedMs >= m.cacheTTLms {
+	// Stale past cacheTTL, unless the change feed vouches for it (it would have dropped it).
+	if e == nil || (nowMs-e.fetchedMs >= m.cacheTTLms && (m.cacheTTLms <= 0 || !m.feed.covers(e.fetchedMs, nowMs))) {
 		var d denial
 		if e, d = m.load(req.Context(), token, e, nowMs); e == nil {
 			return nil, d
@@ -58,14 +59,18 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 		}
 	}
 	if m.touchDue(e.sess, host, nowMs) {
-		seq := m.cache.revocationSeq()
-		s, err := m.store.touchSession(req.Context(), e.claims.Sid, &touchRequest{Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding})
-		if err != nil {
-			return nil, storeFailure(err)
-		}
-		e = m.newEntry(e.claims, s, nowMs, seq)
-		if !m.cache.putUnlessRevoked(token, e, nowMs) {
-			return nil, denyRevokedHere
+		if m.cacheTTLms > 0 {
+			// Extended here now, in the store within touchFlushEvery (touches.go).
+			var ok bool
+			if e, ok = m.touch(token, e, host, nowMs); !ok {
+				return nil, denyRevokedHere
+			}
+		} else {
+			// cacheTTL 0s: the store answers for every request, so it must know every use.
+			var d denial
+			if e, d = m.touchNow(req, token, e, host, nowMs); e == nil {
+				return nil, d
+			}
 		}
 	}
 	if e.renewAtMs > 0 && nowMs >= e.renewAtMs {
@@ -84,6 +89,20 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 		}
 	}
 	return e, denial{}
+}
+
+// touchNow extends the session in the store before the request goes on (cacheTTL 0s).
+func (m *Middleware) touchNow(req *http.Request, token string, e *tokenEntry, host string, nowMs int64) (*tokenEntry, denial) {
+	seq := m.cache.revocationSeq()
+	s, err := m.store.touchSession(req.Context(), e.claims.Sid, &touchRequest{Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding})
+	if err != nil {
+		return nil, storeFailure(err)
+	}
+	ne := m.newEntry(e.claims, s, nowMs, seq)
+	if !m.cache.putUnlessRevoked(token, ne, nowMs) {
+		return nil, denyRevokedHere
+	}
+	return ne, denial{}
 }
 
 // load verifies the token (unless a cached entry already did) and reads its session from the

@@ -123,6 +123,9 @@ func parseConfig(c *Config) (*settings, error) {
 	if s.audienceField == "" {
 		return nil, errors.New("audienceField must not be empty")
 	}
+	if c.CacheSize < 1 || c.CacheSize > 10000000 {
+		return nil, fmt.Errorf("cacheSize must be between 1 and 10000000 (got %d)", c.CacheSize)
+	}
 	switch s.refreshTokens {
 	case "onRequest", "always", "off":
 	default:
@@ -356,6 +359,8 @@ type Config struct {
 	StoreToken   string `json:"storeToken,omitempty"`
 	StoreTimeout string `json:"storeTimeout,omitempty"`
 	CacheTTL     string `json:"cacheTTL,omitempty"`
+	// CacheSize bounds the sessions (tokens) kept in memory, and each instance's fast-path map.
+	CacheSize int `json:"cacheSize,omitempty"`
 
 	IdleTimeout string `json:"idleTimeout,omitempty"`
 	Sliding     bool   `json:"sliding,omitempty"`
@@ -424,6 +429,7 @@ func CreateConfig() *Config {
 	return &Config{
 		StoreTimeout:  "2s",
 		CacheTTL:      "5s",
+		CacheSize:     defaultCacheSize,
 		IdleTimeout:   "30m",
 		Sliding:       true,
 		MaxLifetime:   "720h",

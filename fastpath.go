@@ -6,9 +6,6 @@ import (
 	"time"
 )
 
-// maxFastEntries bounds an instance's fast-path map; when full it starts over.
-const maxFastEntries = 20000
-
 // fastEntry is an instance's conclusion about one Authorization header: on host, the token was
 // valid and needs no store call and no re-check before until.
 type fastEntry struct {
@@ -34,6 +31,12 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	}
 	host := requestHost(req.Host)
 	until := earlier(e.fetchedMs+m.cacheTTLms, e.expMs)
+	if m.feed.covers(e.fetchedMs, m.clock.nowMs()) {
+		// The feed vouches for the entry: it stays until one of its own deadlines below. A feed
+		// event drops it, and so does the feed going down (feedDown empties every fast map; a
+		// feed call that hangs ends within its deadline, feedWaitMs + 3 s).
+		until = e.expMs
+	}
 	until = earlier(until, m.aliveUntil(e.sess, host))
 	until = earlier(until, m.touchAt(e.sess, host))
 	if e.renewAtMs > 0 {
@@ -50,10 +53,15 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	// empties this map after the insert (removeMatching leaves its tombstone before it empties).
 	m.fastMu.Lock()
 	if !m.cache.revokedSince(e) {
-		if len(m.fastEntries) >= maxFastEntries {
-			emptyLocked(m.fastEntries)
-		}
-		m.fastEntries[auth] = f
+		m.fast.putLocked(auth, f)
+		m.fast.addPathLocked(req.URL.Path)
 	}
+	m.fastMu.Unlock()
+}
+
+// rememberPath records a raw path the slow path found plain and routed nowhere.
+func (m *Middleware) rememberPath(p string) {
+	m.fastMu.Lock()
+	m.fast.addPathLocked(p)
 	m.fastMu.Unlock()
 }

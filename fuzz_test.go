@@ -60,7 +60,7 @@ func FuzzSwapLoginBody(f *testing.F) {
 	store := newFakeStore(&testing.T{})
 	defer store.srv.Close()
 	cfg := CreateConfig()
-	cfg.Secret, cfg.StoreURL, cfg.StoreToken = testSecret, store.srv.URL, testStoreToken
+	cfg.Secret, cfg.StoreURL, cfg.StoreToken = testSecret, store.srv.URL+store.prefix, testStoreToken
 	h, err := New(context.Background(), http.NotFoundHandler(), cfg, "fuzz")
 	if err != nil {
 		f.Fatal(err)

@@ -389,7 +389,7 @@ func TestGraphQLAuthentication(t *testing.T) {
 func TestGraphQLStripsStrapiRefreshCookie(t *testing.T) {
 	store := newFakeStore(t)
 	cfg := CreateConfig()
-	cfg.Secret, cfg.StoreURL, cfg.StoreToken = testSecret, store.srv.URL, testStoreToken
+	cfg.Secret, cfg.StoreURL, cfg.StoreToken = testSecret, store.srv.URL+store.prefix, testStoreToken
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Set-Cookie", "strapi_up_refresh=secret-refresh; HttpOnly")
 		w.Header().Add("Set-Cookie", "strapi_up_refresh.sig=sig; HttpOnly")

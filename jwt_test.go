@@ -187,7 +187,7 @@ func TestKeyRotationThroughTheMiddleware(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.Secret = testSecretPrev })
 	oldTok := hs.login("a.localhost")
 	cfg := CreateConfig()
-	cfg.Secret, cfg.PreviousSecrets, cfg.StoreURL, cfg.StoreToken = testSecret, []string{testSecretPrev}, hs.store.srv.URL, testStoreToken
+	cfg.Secret, cfg.PreviousSecrets, cfg.StoreURL, cfg.StoreToken = testSecret, []string{testSecretPrev}, hs.store.srv.URL+hs.store.prefix, testStoreToken
 	rotated, err := New(context.Background(), hs.strapi, cfg, "rotated")
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func loginOn(h http.Handler, host string) *httptest.ResponseRecorder {
 func TestLoginRateLimitSharedAcrossReplicasPerRouter(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.LoginRateLimit = "3/m" })
 	cfg := CreateConfig()
-	cfg.Secret, cfg.StoreURL, cfg.StoreToken, cfg.LoginRateLimit = testSecret, hs.store.srv.URL, testStoreToken, "3/m"
+	cfg.Secret, cfg.StoreURL, cfg.StoreToken, cfg.LoginRateLimit = testSecret, hs.store.srv.URL+hs.store.prefix, testStoreToken, "3/m"
 	replica, err := New(context.Background(), hs.strapi, cfg, "test") // the same router on another Traefik
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,20 @@ func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntr
 		return m.awaitRenewal(ctx, token, e, nowMs)
 	}
 	defer func() { _ = m.store.deleteCounter(context.Background(), "renew:"+sid) }()
+	// The lease may come right after another request finished a renewal (and gave the lease
+	// back): renewing again with the refresh credential it spent would end the session.
+	seq := m.cache.revocationSeq()
+	cur, err := m.store.getSession(ctx, sid)
+	if err != nil {
+		return nil, storeFailure(err)
+	}
+	if cur.UpstreamVersion != e.sess.UpstreamVersion {
+		ne := m.newEntry(e.claims, cur, nowMs, seq)
+		if !m.cache.putUnlessRevoked(token, ne, nowMs) {
+			return nil, denyRevokedHere
+		}
+		return ne, denial{}
+	}
 
 	jwt, refresh, err := m.callStrapiRefresh(req, e.sess.StrapiRefresh)
 	if errors.Is(err, errUpstreamRefused) {
@@ -47,7 +61,7 @@ func (m *Middleware) renewUpstream(req *http.Request, token string, e *tokenEntr
 	if err != nil {
 		return nil, denial{http.StatusBadGateway, "Could not renew the session upstream"}
 	}
-	seq := m.cache.revocationSeq()
+	seq = m.cache.revocationSeq()
 	s, err := m.store.updateUpstream(ctx, sid, &upstreamUpdate{StrapiJwt: jwt, StrapiRefresh: refresh, ExpectVersion: e.sess.UpstreamVersion})
 	if errors.Is(err, errStoreConflict) {
 		return m.load(ctx, token, e, nowMs)

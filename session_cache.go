@@ -9,8 +9,10 @@ import (
 	"time"
 )
 
-// maxCachedTokens bounds the plugin's memory; past it, expired entries go first, then any.
-const maxCachedTokens = 50000
+// defaultCacheSize is cacheSize's default: 100 k live sessions with room to spare. The cache
+// evicts in insertion order, so a working set as large as the cache would churn: keep it at about
+// twice the live sessions. Memory is used as entries come (about 1.2 KiB each; TestCacheBytesPerSession).
+const defaultCacheSize = 200000
 
 // tokenEntry is what the plugin knows about one proxy token: its verified claims and the session
 // as last read from the store. Entries are never modified once cached; updates replace them.
@@ -64,10 +66,15 @@ func newTokenEntry(c tokenClaims, s *storeSession, fetchedMs int64) *tokenEntry 
 type tokenCache struct {
 	mu      sync.RWMutex
 	entries map[string]*tokenEntry
+	// bySid and byUser find a session's tokens and a user's sessions without a scan.
+	bySid  map[string][]string
+	byUser map[string][]string
+	// ring holds tokens in insertion order: a new token takes the oldest slot and evicts the token
+	// named there, so the cache never holds more than len(ring) entries and eviction is O(1). A
+	// slot may name a token that is already gone: evicting it is a no-op.
+	ring    []string
+	ringPos int
 
-	// Revocations this Traefik has seen, for the reads that were in flight when they happened:
-	// seq counts them; each tombstone holds the seq of the latest revocation of a session or a
-	// user, kept for tombstoneTTL (far longer than any store call may take).
 	seq          int64
 	allSeq       int64 // the latest dropAll
 	revokedSid   map[string]int64
@@ -86,13 +93,86 @@ func (c *tokenCache) dropAll() {
 	c.seq++
 	c.allSeq = c.seq
 	c.entries = map[string]*tokenEntry{}
+	c.bySid, c.byUser = map[string][]string{}, map[string][]string{}
 	c.mu.Unlock()
 	c.revoked()
 }
 
-func newTokenCache() *tokenCache {
-	return &tokenCache{entries: map[string]*tokenEntry{}, revokedSid: map[string]int64{},
-		revokedUser: map[string]int64{}, tombstonesAt: map[string]int64{}}
+func newTokenCache(size int) *tokenCache {
+	return &tokenCache{entries: map[string]*tokenEntry{}, bySid: map[string][]string{}, byUser: map[string][]string{},
+		ring: make([]string, size), revokedSid: map[string]int64{}, revokedUser: map[string]int64{}, tombstonesAt: map[string]int64{}}
+}
+
+// grow makes room for size entries (instances sharing the cache may ask for more than the first).
+func (c *tokenCache) grow(size int) {
+	c.mu.Lock()
+	if size > len(c.ring) {
+		ring := make([]string, size)
+		copy(ring, c.ring[c.ringPos:])
+		copy(ring[len(c.ring)-c.ringPos:], c.ring[:c.ringPos])
+		n := len(c.ring) // before the assignment: Yaegi assigns pairs one after the other
+		c.ring = ring
+		c.ringPos = n
+	}
+	c.mu.Unlock()
+}
+
+// storeLocked puts e under token, evicting the ring's oldest token for a new one, and indexes it.
+func (c *tokenCache) storeLocked(token string, e *tokenEntry) {
+	if old := c.entries[token]; old != nil {
+		if old.claims.Sid != e.claims.Sid { // never: a token names one session
+			c.deleteLocked(token)
+		} else {
+			c.entries[token] = e
+			return
+		}
+	}
+	if victim := c.ring[c.ringPos]; victim != "" {
+		c.deleteLocked(victim)
+	}
+	c.ring[c.ringPos] = token
+	c.ringPos++
+	if c.ringPos == len(c.ring) {
+		c.ringPos = 0
+	}
+	c.entries[token] = e
+	sid := e.claims.Sid
+	if len(c.bySid[sid]) == 0 {
+		c.byUser[e.claims.Sub] = append(c.byUser[e.claims.Sub], sid)
+	}
+	c.bySid[sid] = append(c.bySid[sid], token)
+}
+
+// deleteLocked removes token and its index entries (its ring slot is left to be reused).
+func (c *tokenCache) deleteLocked(token string) {
+	e := c.entries[token]
+	if e == nil {
+		return
+	}
+	delete(c.entries, token)
+	sid := e.claims.Sid
+	toks := without(c.bySid[sid], token)
+	if len(toks) > 0 {
+		c.bySid[sid] = toks
+		return
+	}
+	delete(c.bySid, sid)
+	if sids := without(c.byUser[e.claims.Sub], sid); len(sids) > 0 {
+		c.byUser[e.claims.Sub] = sids
+	} else {
+		delete(c.byUser, e.claims.Sub)
+	}
+}
+
+// without removes v from a short list, in place.
+func without(list []string, v string) []string {
+	for i, x := range list {
+		if x == v {
+			list[i] = list[len(list)-1]
+			return list[:len(list)-1]
+		}
+	}
+	return list
 }
 
 // tombstoneTTL is how long a revocation is remembered against reads that were in flight.
@@ -125,13 +205,10 @@ func (c *tokenCache) putUnlessRevoked(token string, e *tokenEntry, nowMs int64) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.revokedSinceLocked(e) {
-		delete(c.entries, token)
+		c.deleteLocked(token)
 		return false
 	}
-	if len(c.entries) >= maxCachedTokens {
-		c.evictLocked(nowMs)
-	}
-	c.entries[token] = e
+	c.storeLocked(token, e)
 	return true
 }
 
@@ -144,10 +221,7 @@ func (c *tokenCache) get(token string) *tokenEntry {
 
 func (c *tokenCache) put(token string, e *tokenEntry, nowMs int64) {
 	c.mu.Lock()
-	if len(c.entries) >= maxCachedTokens {
-		c.evictLocked(nowMs)
-	}
-	c.entries[token] = e
+	c.storeLocked(token, e)
 	c.mu.Unlock()
 }
 
@@ -155,7 +229,7 @@ func (c *tokenCache) put(token string, e *tokenEntry, nowMs int64) {
 // outlives the token's expiry or cacheTTL.
 func (c *tokenCache) remove(token string) {
 	c.mu.Lock()
-	delete(c.entries, token)
+	c.deleteLocked(token)
 	c.mu.Unlock()
 }
 
@@ -166,10 +240,67 @@ func (c *tokenCache) removeSession(sid string) { c.removeMatching(sid, "") }
 func (c *tokenCache) removeUser(userID string) { c.removeMatching("", userID) }
 
 // removeSessions drops every token of the given sessions.
-func (c *tokenCache) removeSessions(sids []string) {
+// forgetOlder drops cached copies of sessions that changed in place and are older than the change
+// (upstreamVersion, revalidatedAt; both 0: any copy), leaving no tombstone: a read in flight may
+// still be kept (it is at most as old as the change).
+func (c *tokenCache) forgetOlder(sids []string, upstreamVersion, revalidatedAt int64) {
+	dropped := false
+	c.mu.Lock()
 	for _, sid := range sids {
-		c.removeMatching(sid, "")
+		for _, tok := range append([]string(nil), c.bySid[sid]...) {
+			s := c.entries[tok].sess
+			if (upstreamVersion == 0 && revalidatedAt == 0) || s.UpstreamVersion < upstreamVersion || s.RevalidatedAt < revalidatedAt {
+				c.deleteLocked(tok)
+				dropped = true
+			}
+		}
 	}
+	c.mu.Unlock()
+	if dropped {
+		c.revoked()
+	}
+}
+
+// mergeTouched takes the store's answer to a touch (a session without its secrets) into the
+// cached copies of that session: its expiry and last uses, which other replicas may have moved.
+func (c *tokenCache) mergeTouched(s *storeSession) {
+	c.mu.Lock()
+	for _, tok := range c.bySid[s.ID] {
+		e := c.entries[tok]
+		ns := *e.sess
+		ns.ExpiresAt, ns.AbsoluteExpiresAt, ns.LastSeenAt, ns.HostsLastSeen = s.ExpiresAt, s.AbsoluteExpiresAt, s.LastSeenAt, s.HostsLastSeen
+		ne := *e
+		ne.sess = &ns
+		c.entries[tok] = &ne
+	}
+	c.mu.Unlock()
+}
+
+// forgetAll empties the cache without tombstones (a feed resync).
+func (c *tokenCache) forgetAll() {
+	c.mu.Lock()
+	c.entries = map[string]*tokenEntry{}
+	c.bySid, c.byUser = map[string][]string{}, map[string][]string{}
+	c.mu.Unlock()
+	c.revoked()
+}
+
+// removeSessions drops several sessions under one lock and one fast-path flush (a feed page).
+func (c *tokenCache) removeSessions(sids []string) {
+	if len(sids) == 0 {
+		return
+	}
+	nowMs := time.Now().UnixMilli()
+	c.mu.Lock()
+	c.seq++
+	for _, sid := range sids {
+		c.revokedSid[sid] = c.seq
+		c.tombstonesAt["s:"+sid] = nowMs
+		c.deleteSessionLocked(sid)
+	}
+	c.pruneLocked(nowMs)
+	c.mu.Unlock()
+	c.revoked()
 }
 
 // removeMatching drops the tokens of a session or a user, leaves a tombstone against reads in
@@ -187,9 +318,12 @@ func (c *tokenCache) removeMatching(sid, userID string) {
 		c.tombstonesAt["u:"+userID] = nowMs
 	}
 	c.pruneLocked(nowMs)
-	for tok, e := range c.entries {
-		if (sid != "" && e.claims.Sid == sid) || (userID != "" && e.claims.Sub == userID) {
-			delete(c.entries, tok)
+	if sid != "" {
+		c.deleteSessionLocked(sid)
+	}
+	if userID != "" {
+		for _, s := range append([]string(nil), c.byUser[userID]...) {
+			c.deleteSessionLocked(s)
 		}
 	}
 	c.mu.Unlock()
@@ -216,20 +350,9 @@ func (c *tokenCache) pruneLocked(nowMs int64) {
 	}
 }
 
-func (c *tokenCache) evictLocked(nowMs int64) {
-	for tok, e := range c.entries {
-		if e.expMs <= nowMs || e.sess.AbsoluteExpiresAt <= nowMs {
-			delete(c.entries, tok)
-		}
-	}
-	// Still full: drop an arbitrary tenth; they are re-read from the store on next use.
-	drop := len(c.entries) - maxCachedTokens*9/10
-	for tok := range c.entries {
-		if drop <= 0 {
-			break
-		}
-		delete(c.entries, tok)
-		drop--
+func (c *tokenCache) deleteSessionLocked(sid string) {
+	for _, tok := range append([]string(nil), c.bySid[sid]...) {
+		c.deleteLocked(tok)
 	}
 }
 
@@ -239,6 +362,8 @@ type backend struct {
 	http  *http.Client
 	cache *tokenCache
 	clock *clock
+	feed    *feed
+	touches *toucher
 }
 
 var (
@@ -257,8 +382,14 @@ func sharedBackend(cfg *Config) *backend {
 	backendsMu.Lock()
 	defer backendsMu.Unlock()
 	b := backends[key]
+	if b != nil {
+		b.cache.grow(cfg.CacheSize)
+	}
 	if b == nil {
-		b = &backend{http: newStoreHTTPClient(), cache: newTokenCache(), clock: &clock{}}
+		b = &backend{http: newStoreHTTPClient(), cache: newTokenCache(cfg.CacheSize), clock: &clock{}}
+		// The feed's calls wait up to feedWaitMs by design: their deadline is that, plus slack.
+		b.feed = newFeed(newStoreClient(b.http, cfg.StoreURL, cfg.StoreToken, feedWaitMs*time.Millisecond+3*time.Second))
+		b.touches = newToucher(newStoreClient(b.http, cfg.StoreURL, cfg.StoreToken, 5*time.Second))
 		backends[key] = b
 	}
 	return b
@@ -273,6 +404,48 @@ const maxFastMaps = 256
 type fastMap struct {
 	mu      sync.RWMutex
 	entries map[string]*fastEntry
+	// ring bounds entries as tokenCache.ring does: O(1) eviction of the oldest key.
+	ring    []string
+	ringPos int
+	// paths are raw paths known to take the fast path (plainPath and not routed: a pure function
+	// of the path for an instance), so the hot path needs no regexp; bounded by pathRing.
+	paths    map[string]bool
+	pathRing []string
+	pathPos  int
+}
+
+// maxFastPaths bounds an instance's known fast paths.
+const maxFastPaths = 10000
+
+// addPathLocked records a raw path as fast-pathable, a new one evicting the oldest.
+func (f *fastMap) addPathLocked(p string) {
+	if f.paths[p] {
+		return
+	}
+	if victim := f.pathRing[f.pathPos]; victim != "" {
+		delete(f.paths, victim)
+	}
+	f.pathRing[f.pathPos] = p
+	f.pathPos++
+	if f.pathPos == len(f.pathRing) {
+		f.pathPos = 0
+	}
+	f.paths[p] = true
+}
+
+// putLocked stores f under auth, a new key evicting the oldest one.
+func (f *fastMap) putLocked(auth string, e *fastEntry) {
+	if _, ok := f.entries[auth]; !ok {
+		if victim := f.ring[f.ringPos]; victim != "" {
+			delete(f.entries, victim)
+		}
+		f.ring[f.ringPos] = auth
+		f.ringPos++
+		if f.ringPos == len(f.ring) {
+			f.ringPos = 0
+		}
+	}
+	f.entries[auth] = e
 }
 
 func (f *fastMap) reset() {
@@ -288,8 +461,8 @@ func emptyLocked(entries map[string]*fastEntry) {
 }
 
 // register gives an instance its fast map, which every revocation through this cache empties.
-func (b *backend) register() *fastMap {
-	f := &fastMap{entries: map[string]*fastEntry{}}
+func (b *backend) register(size int) *fastMap {
+	f := &fastMap{entries: map[string]*fastEntry{}, ring: make([]string, size), paths: map[string]bool{}, pathRing: make([]string, maxFastPaths)}
 	c := b.cache
 	c.fastMu.Lock()
 	if len(c.fastMaps) >= maxFastMaps {

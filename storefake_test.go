@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,63 @@ type fakeStore struct {
 	// clock is the plugin's, once a harness wires it: the store then ages with the plugin.
 	clock *clock
 	srv   *httptest.Server
+	// changes is the change feed (GET /v1/changes); resyncNext makes the next poll a resync;
+	// noFeed answers the feed 404, as a store without one would.
+	changes    []changeRecord
+	resyncNext bool
+	noFeed     bool
+	prefix     string // the harness's store URL path: "/t<random>"
+	touched    int    // sessions touched through /v1/touches
+	noTouches  bool   // answer /v1/touches 404, as a store from before batching
+}
+
+// record appends a change to the feed (under f.mu).
+func (f *fakeStore) record(kind, userID string, ids []string) {
+	if ids == nil {
+		ids = []string{}
+	}
+	f.changes = append(f.changes, changeRecord{Seq: int64(len(f.changes) + 1), Kind: kind, SessionIDs: ids, UserID: userID})
+}
+
+// serveChanges is the long-poll: it waits (briefly, outside the lock) for a change after since.
+func (f *fakeStore) serveChanges(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	deadline := time.Now().Add(30 * time.Millisecond)
+	for {
+		f.mu.Lock()
+		f.calls["changes"]++
+		switch {
+		case f.down:
+			f.mu.Unlock()
+			replyError(w, http.StatusServiceUnavailable, "unavailable")
+			return
+		case f.noFeed:
+			f.mu.Unlock()
+			replyError(w, http.StatusNotFound, "not_found")
+			return
+		}
+		head := int64(len(f.changes))
+		if _, ok := q["since"]; !ok || f.resyncNext {
+			resync := f.resyncNext
+			f.resyncNext = false
+			f.mu.Unlock()
+			reply(w, http.StatusOK, changesResponse{Seq: head, Resync: resync, Changes: []changeRecord{}})
+			return
+		}
+		since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
+		if since < head || time.Now().After(deadline) {
+			out := changesResponse{Seq: since, Changes: []changeRecord{}}
+			if since < head {
+				out.Changes = append(out.Changes, f.changes[since:]...)
+				out.Seq = head
+			}
+			f.mu.Unlock()
+			reply(w, http.StatusOK, out)
+			return
+		}
+		f.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 type fakeFamily struct {
@@ -46,7 +104,7 @@ type fakeRefresh struct {
 
 func newFakeStore(t *testing.T) *fakeStore {
 	f := &fakeStore{sessions: map[string]*storeSession{}, families: map[string]*fakeFamily{}, tokens: map[string]*fakeRefresh{},
-		counters: map[string]*counterResponse{}, calls: map[string]int{}}
+		counters: map[string]*counterResponse{}, calls: map[string]int{}, prefix: "/t" + newID()[:12]}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close() })
 	return f
@@ -132,6 +190,11 @@ func replyError(w http.ResponseWriter, status int, code string) {
 }
 
 func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
+	r.URL.Path = strings.TrimPrefix(r.URL.Path, f.prefix)
+	if r.URL.Path == "/v1/changes" {
+		f.serveChanges(w, r)
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
@@ -187,6 +250,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 				user = fam.userID
 			}
 			ids := f.revokeFamily(tok.family)
+			f.record("revoked", user, ids)
 			reply(w, http.StatusConflict, storeErrorWith("refresh_reused", &revokedSet{UserID: user, FamilyID: tok.family, SessionIDs: ids}))
 			return
 		}
@@ -194,6 +258,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			tok.spent, tok.spentAt = true, now
 		}
 		delete(f.sessions, tok.session)
+		f.record("revoked", "", []string{tok.session})
 		fam := f.families[tok.family]
 		abs := now + in.MaxLifetimeMs
 		if abs > fam.expiresAt {
@@ -203,6 +268,28 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		s.DeviceID, s.DeviceName = fam.device[0], fam.device[1]
 		f.tokens[in.NewTokenHash] = &fakeRefresh{family: tok.family, session: s.ID}
 		reply(w, http.StatusOK, rotateResponse{Session: s, RefreshExpiresAt: fam.expiresAt, ReplacedSessionID: tok.session, Grace: grace})
+	case r.Method == http.MethodPost && path == "/v1/touches" && !f.noTouches:
+		f.calls["touches"]++
+		var in touchesRequest
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Touches) == 0 {
+			replyError(w, http.StatusBadRequest, "bad_request")
+			return
+		}
+		out := touchesResponse{Sessions: []storeSession{}, Missing: []string{}}
+		for _, one := range in.Touches {
+			s := f.sessions[one.ID]
+			if s == nil || now >= s.ExpiresAt || now >= s.AbsoluteExpiresAt {
+				out.Missing = append(out.Missing, one.ID)
+				continue
+			}
+			f.touched++
+			t := applyTouch(s, one.Host, one.IdleTimeoutMs, one.Sliding, now)
+			f.sessions[one.ID] = t
+			c := *t
+			c.StrapiJwt, c.StrapiRefresh = "", ""
+			out.Sessions = append(out.Sessions, c)
+		}
+		reply(w, http.StatusOK, out)
 	case strings.HasPrefix(path, "/v1/counters/"):
 		f.calls["counter"]++
 		key := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/counters/"), "/incr")
@@ -236,6 +323,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 					}
 				}
 			}
+			f.record("revoked", user, ids)
 			reply(w, http.StatusOK, deletedResponse{Deleted: len(ids), SessionIDs: ids})
 			return
 		}
@@ -258,6 +346,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 					delete(f.families, id)
 				}
 			}
+			f.record("user", user, ids)
 			reply(w, http.StatusOK, deletedResponse{Deleted: len(ids), SessionIDs: ids})
 			return
 		}
@@ -292,6 +381,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.Audience, s.RevalidatedAt = in.Audience, now
+			f.record("changed", s.UserID, []string{s.ID})
 			if fam := f.families[s.FamilyID]; fam != nil {
 				fam.audience = in.Audience
 			}
@@ -332,6 +422,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			s.StrapiJwt, s.StrapiRefresh = in.StrapiJwt, in.StrapiRefresh
 			s.UpstreamVersion++
+			f.record("changed", s.UserID, []string{s.ID})
 		case r.Method == http.MethodDelete && len(parts) == 1:
 			f.calls["delete"]++
 			if owner := r.URL.Query().Get("userId"); owner != "" && owner != s.UserID {
@@ -343,6 +434,7 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Query().Get("family") == "1" && s.FamilyID != "" {
 				ids = append(ids, f.revokeFamily(s.FamilyID)...)
 			}
+			f.record("revoked", s.UserID, ids)
 			reply(w, http.StatusOK, deletedResponse{Deleted: len(ids), SessionIDs: ids, UserID: s.UserID})
 			return
 		default:

@@ -45,12 +45,15 @@ func wireCases() []wireCase {
 		{file: "refresh_reused_error.json", v: &storeError{}},
 		{file: "counter_incr_request.json", v: &counterRequest{}},
 		{file: "counter_incr_response.json", v: &counterResponse{}},
+		{file: "changes_response.json", v: &changesResponse{}},
 	}
 }
 
 // wireStoreOnly are messages whose body the plugin does not read.
 var wireStoreOnly = []string{
 	"counter_delete_response.json", // deleteCounter only needs the 200
+	// Batched touches: the store offers them; the plugin still touches one session per call.
+	"touches_request.json", "touches_response.json",
 }
 
 func TestWireGolden(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -69,6 +70,8 @@ func mnRouters(store *harness.Store, fake *harness.FakeStrapi, secret string) []
 		{Host: "app.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"loginRateLimit": "0/m", "lockoutThreshold": 0})},
 		// Login rate limit per client address, counted in the shared database.
 		{Host: "rl.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"loginRateLimit": "3/m", "lockoutThreshold": 0})},
+		// The plugin's default cacheTTL (5 s): revocations reach the other node by the change feed.
+		{Host: "feed.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"cacheTTL": "5s", "loginRateLimit": "0/m", "lockoutThreshold": 0})},
 		// Lockout per identifier, counted in the shared database.
 		{Host: "lock.localhost", Upstream: fake.URL, Plugin: cfg(map[string]any{"loginRateLimit": "0/m", "lockoutThreshold": 2, "lockoutDuration": "1m"})},
 	}
@@ -232,6 +235,29 @@ func (cl *mnCluster) loginRefused(n *mnNode, host string, u harness.FakeUser, pa
 }
 
 // healthz is the store's /healthz status (0 when it does not answer within 8 s).
+// storeSessionReads is how many session reads (GET /v1/sessions/{id}) a store has answered, from
+// its Prometheus metrics.
+func storeSessionReads(t *testing.T, s *harness.Store) int {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 8 * time.Second}).Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("store metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "sessionstore_http_requests_total{") || !strings.Contains(line, `route="GET /v1/sessions/{id}"`) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+			n += int(v)
+		}
+	}
+	return n
+}
+
 func healthz(s *harness.Store) int {
 	resp, err := (&http.Client{Timeout: 8 * time.Second}).Get(s.URL + "/healthz")
 	if err != nil {
@@ -287,6 +313,42 @@ func TestMultiNode(t *testing.T) {
 		time.Sleep(time.Until(logoutAt.Add(mnCacheTTL + 500*time.Millisecond)))
 		cl.refused(n1, tokA, 401, "UnauthorizedError", "logged-out token after cacheTTL")
 		cl.refused(n2, tokA, 401, "UnauthorizedError", "logged-out token")
+	}) {
+		return
+	}
+
+	// 2b. The change feed (issue 14), with the default cacheTTL of 5 s: a session node 1 validated is
+	// not read from the store again while in use for longer than cacheTTL, and a logout through node
+	// 2 is refused on node 1 within 1 s.
+	if !step("2b change feed: no re-reads past cacheTTL, logout on node 2 refused on node 1 within 1 s", func(t *testing.T) {
+		tok, jwt, _ := cl.login(n1, "feed.localhost", dan, nil)
+		cl.use(n1, tok, jwt, "feed route, first use")
+		reads := storeSessionReads(t, n1.store)
+		for i := 0; i < 7; i++ { // 7 s of use: more than cacheTTL
+			time.Sleep(time.Second)
+			cl.use(n1, tok, jwt, fmt.Sprintf("feed route, %d s after login", i+1))
+		}
+		if n := storeSessionReads(t, n1.store) - reads; n != 0 {
+			t.Fatalf("node 1 read the session from its store %d times in 7 s of use (cacheTTL 5 s): the feed should vouch for it", n)
+		}
+		r := do(t, n2.c, "POST", "feed.localhost", "/api/auth/logout", tok, nil)
+		expectStatus(t, r, 200, "logout through traefik2")
+		loggedOut := time.Now()
+		for {
+			r := do(t, n1.c, "GET", "feed.localhost", "/api/articles", tok, nil)
+			if r.Status == 401 {
+				t.Logf("node 1 refused the token %v after the logout on node 2", time.Since(loggedOut).Round(time.Millisecond))
+				break
+			}
+			if r.Status != 200 {
+				t.Fatalf("node 1 after the logout on node 2: %s", r)
+			}
+			if time.Since(loggedOut) > time.Second {
+				t.Fatalf("node 1 still served the token %v after the logout on node 2 (want ≤ 1 s)", time.Since(loggedOut).Round(time.Millisecond))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.refused(n1, tok, 401, "UnauthorizedError", "logged-out token on node 1")
 	}) {
 		return
 	}

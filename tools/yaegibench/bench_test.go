@@ -80,6 +80,20 @@ func (f *fakeStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]interface{}{"session": s})
 		return
 	}
+	if r.URL.Path == "/v1/changes" {
+		// The feed: nothing ever changes here; a real store holds the poll up to waitMs.
+		f.mu.Unlock()
+		if r.URL.Query().Get("since") != "" {
+			time.Sleep(2 * time.Second)
+		}
+		f.mu.Lock()
+		_, _ = w.Write([]byte(`{"seq":0,"resync":false,"changes":[]}`))
+		return
+	}
+	if r.URL.Path == "/v1/touches" {
+		_, _ = w.Write([]byte(`{"sessions":[],"missing":[]}`))
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/v1/counters/") {
 		var in struct {
 			By int64 `json:"by"`

@@ -37,6 +37,9 @@ type Change struct {
 	SessionIDs []string `json:"sessionIds"`
 	UserID     string   `json:"userId"`
 	At         int64    `json:"at"`
+	// For "changed": the session's upstreamVersion and revalidatedAt after the change.
+	UpstreamVersion int64 `json:"upstreamVersion,omitempty"`
+	RevalidatedAt   int64 `json:"revalidatedAt,omitempty"`
 }
 
 // feed wakes long-polls: at once after a write of this process (notify), and through one shared
@@ -191,7 +194,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) (int, any) {
 		if len(page.Changes) > 0 {
 			out := make([]Change, len(page.Changes))
 			for i, c := range page.Changes {
-				out[i] = Change{Seq: c.Seq, Kind: c.Kind, SessionIDs: c.SessionIDs, UserID: c.UserID, At: c.At}
+				out[i] = Change{Seq: c.Seq, Kind: c.Kind, SessionIDs: c.SessionIDs, UserID: c.UserID, At: c.At,
+					UpstreamVersion: c.UpstreamVersion, RevalidatedAt: c.RevalidatedAt}
 				if out[i].SessionIDs == nil {
 					out[i].SessionIDs = []string{}
 				}

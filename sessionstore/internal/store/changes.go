@@ -28,6 +28,10 @@ type Change struct {
 	SessionIDs []string // sorted, never nil
 	UserID     string   // whose sessions ("" when unknown)
 	At         int64    // the operation's now (Unix ms), what retention is measured on
+	// UpstreamVersion and RevalidatedAt are the session's after a ChangeChanged (0 otherwise): a
+	// plugin whose copy is at least that new (the replica that made the change) keeps it.
+	UpstreamVersion int64
+	RevalidatedAt   int64
 }
 
 // ChangePage is what Backend.Changes returns.
@@ -55,7 +59,8 @@ func UserChange(userID string, rev Revocation, at int64) Change {
 
 // SessionChange is the change of SetUser and SetUpstream on s.
 func SessionChange(s *Session, at int64) Change {
-	return Change{Kind: ChangeChanged, SessionIDs: []string{s.ID}, UserID: s.UserID, At: at}
+	return Change{Kind: ChangeChanged, SessionIDs: []string{s.ID}, UserID: s.UserID, At: at,
+		UpstreamVersion: s.UpstreamVersion, RevalidatedAt: s.RevalidatedAt}
 }
 
 // RotationChange is the change of a RotateRefresh that returned res and err: a rotation that

@@ -312,21 +312,29 @@ func decodeCounter(b []byte) (store.Counter, error) {
 	return c, d.done()
 }
 
-const changeV1 byte = 1
+const (
+	changeV1 byte = 1
+	changeV2 byte = 2 // + upstreamVersion, revalidatedAt
+)
 
 // encodeChange stores everything but the sequence number, which is the key.
 func encodeChange(c store.Change) []byte {
-	b := []byte{changeV1}
+	b := []byte{changeV2}
 	b = appendString(b, c.Kind)
 	b = appendStrings(b, c.SessionIDs)
 	b = appendString(b, c.UserID)
-	return binary.AppendVarint(b, c.At)
+	b = binary.AppendVarint(b, c.At)
+	b = binary.AppendVarint(b, c.UpstreamVersion)
+	return binary.AppendVarint(b, c.RevalidatedAt)
 }
 
 func decodeChange(seq int64, b []byte) (store.Change, error) {
 	d := decoder{b: b}
-	d.version(changeV1)
+	v := d.versionUpTo(changeV2)
 	c := store.Change{Seq: seq, Kind: d.string(), SessionIDs: d.strings(), UserID: d.string(), At: d.varint()}
+	if v >= changeV2 {
+		c.UpstreamVersion, c.RevalidatedAt = d.varint(), d.varint()
+	}
 	if c.SessionIDs == nil {
 		c.SessionIDs = []string{}
 	}

@@ -52,6 +52,9 @@ type changeDoc struct {
 	UserID     string        `bson:"userId"`
 	At         int64         `bson:"at"`
 	Written    bson.DateTime `bson:"written"`
+	// The session's versions after a "changed" (absent otherwise).
+	UpstreamVersion int64 `bson:"upstreamVersion,omitempty"`
+	RevalidatedAt   int64 `bson:"revalidatedAt,omitempty"`
 }
 
 func (d *changeDoc) change() store.Change {
@@ -59,7 +62,8 @@ func (d *changeDoc) change() store.Change {
 	if ids == nil {
 		ids = []string{}
 	}
-	return store.Change{Seq: d.Seq, Kind: d.Kind, SessionIDs: ids, UserID: d.UserID, At: d.At}
+	return store.Change{Seq: d.Seq, Kind: d.Kind, SessionIDs: ids, UserID: d.UserID, At: d.At,
+		UpstreamVersion: d.UpstreamVersion, RevalidatedAt: d.RevalidatedAt}
 }
 
 // recordChange stores c under the next free number. It runs even when the request's context has
@@ -77,7 +81,8 @@ func (s *Store) recordChange(ctx context.Context, c store.Change) error {
 		}
 		dc, cancel := s.detached(ctx)
 		_, err = s.changes.InsertOne(dc, changeDoc{ID: seq, Seq: seq, Kind: c.Kind, SessionIDs: c.SessionIDs,
-			UserID: c.UserID, At: c.At, Written: bson.NewDateTimeFromTime(time.Now())})
+			UserID: c.UserID, At: c.At, Written: bson.NewDateTimeFromTime(time.Now()),
+			UpstreamVersion: c.UpstreamVersion, RevalidatedAt: c.RevalidatedAt})
 		cancel()
 		if mongo.IsDuplicateKeyError(err) {
 			continue // another replica took this number (FerretDB's $inc): take the next

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -100,6 +101,7 @@ func testChanges(t *testing.T, b store.Backend) {
 	up := store.Upstream{ExpectVersion: 1, JWT: []byte("j2"), SealFamily: func(string) ([]byte, []byte, error) { return nil, nil, nil }, Now: t0 + 11}
 	noErr(t)(b.SetUpstream(ctx, s2.ID, up))
 	ws = append(ws, want{store.ChangeChanged, "12", t0 + 11, []string{s2.ID}})
+	wantChangedVersions(t, b, s1.ID, s2.ID, t0+10)
 	_, err := b.SetUpstream(ctx, s2.ID, up) // version 1 is gone: a conflict records nothing
 	wantErr(t, "stale upstream", err, store.ErrConflict)
 	_, err = b.SetUser(ctx, NewID(), store.UserUpdate{Now: t0 + 11})
@@ -331,5 +333,28 @@ func testTouchMany(t *testing.T, b store.Backend) {
 	}
 	if out, err := b.TouchMany(ctx, nil); err != nil || len(out) != 0 {
 		t.Fatalf("empty TouchMany = %v, %v", out, err)
+	}
+}
+
+// wantChangedVersions: a "changed" record carries the session's versions after the change (here
+// SetUser of userSid at revalidatedAt, SetUpstream of upSid to version 2), so the replica that
+// made the change can keep its own fresh copy.
+func wantChangedVersions(t *testing.T, b store.Backend, userSid, upSid string, revalidatedAt int64) {
+	t.Helper()
+	pg, err := b.Changes(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawUser, sawUpstream bool
+	for _, c := range pg.Changes {
+		if c.Kind == store.ChangeChanged && c.SessionIDs[0] == userSid && c.RevalidatedAt == revalidatedAt {
+			sawUser = true
+		}
+		if c.Kind == store.ChangeChanged && c.SessionIDs[0] == upSid && c.UpstreamVersion == 2 {
+			sawUpstream = true
+		}
+	}
+	if !sawUser || !sawUpstream {
+		t.Fatalf("changed records without the versions after the change (user %v, upstream %v): %+v", sawUser, sawUpstream, pg.Changes)
 	}
 }
