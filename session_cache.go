@@ -359,9 +359,9 @@ func (c *tokenCache) deleteSessionLocked(sid string) {
 // backend is what instances pointing at the same store and keys share, also across config
 // reloads (New runs again on each): one HTTP client with its warm connections, one token cache.
 type backend struct {
-	http  *http.Client
-	cache *tokenCache
-	clock *clock
+	http    *http.Client
+	cache   *tokenCache
+	clock   *clock
 	feed    *feed
 	touches *toucher
 }
