@@ -34,7 +34,7 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	if m.feed.covers(e.fetchedMs, m.clock.nowMs()) {
 		// The feed vouches for the entry: it stays until one of its own deadlines below. A feed
 		// event drops it, and so does the feed going down (feedDown empties every fast map; a
-		// feed call that hangs ends within its deadline, feedWaitMs + 3 s).
+		// feed call that hangs fails at the feed's horizon, feedWaitMs + feedSlackMs).
 		until = e.expMs
 	}
 	until = earlier(until, m.aliveUntil(e.sess, host))

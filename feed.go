@@ -25,7 +25,7 @@ const (
 	// feedIdle ends the consumer when no request used the backend for this long (its life is
 	// bounded; the next request starts it again).
 	feedIdle      = 2 * time.Minute
-	feedMaxBackof = 5 * time.Second
+	feedMaxBackof = time.Second // a store back is followed again within a second
 	feedMinPoll   = 250 * time.Millisecond
 )
 

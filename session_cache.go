@@ -387,8 +387,9 @@ func sharedBackend(cfg *Config) *backend {
 	}
 	if b == nil {
 		b = &backend{http: newStoreHTTPClient(), cache: newTokenCache(cfg.CacheSize), clock: &clock{}}
-		// The feed's calls wait up to feedWaitMs by design: their deadline is that, plus slack.
-		b.feed = newFeed(newStoreClient(b.http, cfg.StoreURL, cfg.StoreToken, feedWaitMs*time.Millisecond+3*time.Second))
+		// The feed's calls wait up to feedWaitMs by design; their deadline is the feed's horizon,
+		// so a call that hangs ends the feed's word (and the fast path's) when its answer is late.
+		b.feed = newFeed(newStoreClient(b.http, cfg.StoreURL, cfg.StoreToken, (feedWaitMs+feedSlackMs)*time.Millisecond))
 		b.touches = newToucher(newStoreClient(b.http, cfg.StoreURL, cfg.StoreToken, 5*time.Second))
 		backends[key] = b
 	}

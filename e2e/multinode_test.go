@@ -441,6 +441,44 @@ func TestMultiNode(t *testing.T) {
 		return
 	}
 
+	// 3b. The feed cut: with store 1 dead, node 1's change feed is down, so a session it cached is
+	// trusted for cacheTTL (5 s on this route) at most: logged out through node 2 meanwhile, it is
+	// refused (503: node 1 cannot ask its store) once cacheTTL has passed, and 401 once store 1 is
+	// back. Then the feed works again: a logout through node 2 is refused on node 1 within 1 s.
+	if !step("3b feed cut: revocation within cacheTTL, then the feed again", func(t *testing.T) {
+		tokC, jwtC, _ := cl.login(n1, "feed.localhost", cat, nil)
+		cl.use(n1, tokC, jwtC, "feed route before the cut")
+		n1.store.Kill()
+		r := do(t, n2.c, "POST", "feed.localhost", "/api/auth/logout", tokC, nil)
+		expectStatus(t, r, 200, "logout through traefik2 while store 1 is dead")
+		loggedOut := time.Now()
+		time.Sleep(time.Until(loggedOut.Add(5*time.Second + 500*time.Millisecond)))
+		cl.refused(n1, tokC, 503, "ServiceUnavailableError", "logged out elsewhere while node 1's feed was cut, after cacheTTL")
+		if err := n1.store.Restart(); err != nil {
+			t.Fatalf("restarting store 1: %v", err)
+		}
+		cl.refused(n1, tokC, 401, "UnauthorizedError", "logged out elsewhere, store 1 back")
+		tokE, jwtE, _ := cl.login(n2, "feed.localhost", cat, nil)
+		cl.use(n1, tokE, jwtE, "feed route after store 1 came back")
+		time.Sleep(2 * time.Second) // the feed reconnects with backoff (at most 1 s between tries)
+		r = do(t, n2.c, "POST", "feed.localhost", "/api/auth/logout", tokE, nil)
+		expectStatus(t, r, 200, "logout through traefik2")
+		loggedOut = time.Now()
+		for {
+			r := do(t, n1.c, "GET", "feed.localhost", "/api/articles", tokE, nil)
+			if r.Status == 401 {
+				t.Logf("feed back: node 1 refused the token %v after the logout on node 2", time.Since(loggedOut).Round(time.Millisecond))
+				break
+			}
+			if r.Status != 200 || time.Since(loggedOut) > time.Second {
+				t.Fatalf("node 1 %v after the logout on node 2: %s (want 401 within 1 s)", time.Since(loggedOut).Round(time.Millisecond), r)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}) {
+		return
+	}
+
 	// 4. Restart the database under the running stores.
 	if cl.ferret == nil {
 		t.Logf("step 4 (database restart) left out: ACCESSPROXY_TEST_MONGO_URI points at a MongoDB this test does not run, so it cannot restart it")
@@ -455,7 +493,10 @@ func TestMultiNode(t *testing.T) {
 		if cl.ferret.Accepting() {
 			t.Fatalf("FerretDB still accepts connections on %s after SIGKILL", addr)
 		}
-		time.Sleep(time.Until(downAt.Add(mnCacheTTL + 500*time.Millisecond)))
+		// A session the change feed vouched for is trusted until the feed's horizon (its last
+		// answer + 3.5 s) or cacheTTL, whichever is later: nothing can be revoked while the
+		// database is down, and the feed stops vouching when its answers stop.
+		time.Sleep(time.Until(downAt.Add(3500*time.Millisecond + 500*time.Millisecond)))
 		cl.refused(n1, tokPre, 503, "ServiceUnavailableError", "database down")
 		cl.refused(n2, tokB, 503, "ServiceUnavailableError", "database down")
 		cl.loginRefused(n2, "app.localhost", dan, dan.Password, 503, "ServiceUnavailableError", "login while the database is down")

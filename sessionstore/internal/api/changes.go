@@ -112,7 +112,10 @@ func (s *Server) pollFeed() {
 		s.feed.mu.Unlock()
 		page, err := s.backend.Changes(s.feedCtx, 0, 0)
 		if err != nil {
-			continue // the waiters' own reads report it
+			// Wake the waiters: their own reads fail and answer 503 now, so plugins stop trusting
+			// their caches within a poll, not at the end of their wait.
+			s.feed.notify()
+			continue
 		}
 		if page.Head != head || page.Oldest != oldest || tick%feedRecheck == 0 {
 			head, oldest = page.Head, page.Oldest
