@@ -52,6 +52,8 @@ type Middleware struct {
 
 	// Durations in ms for the hot path's integer compares.
 	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs, revalidateMs int64
+	// useFeed: changeFeed and a cache (cacheTTL > 0): this instance follows and trusts the feed.
+	useFeed bool
 }
 
 // New builds an instance. It runs again on every configuration reload, so it starts nothing and
@@ -98,6 +100,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		touchEveryMs:  s.touchEvery.Milliseconds(),
 		maxLifetimeMs: s.maxLifetime.Milliseconds(),
 		revalidateMs:  s.revalidateEvery.Milliseconds(),
+		useFeed:       config.ChangeFeed && s.cacheTTL > 0,
 	}
 	if m.extraHeaders || m.cookieMode {
 		return carefulMiddleware{m}, nil
@@ -148,7 +151,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 // proxy's own and Strapi's auth routes, GraphQL, Strapi API tokens (api_tokens.go), the users
 // API, then full token checks.
 func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
-	if m.cacheTTLms > 0 {
+	if m.useFeed {
 		m.b.ensureFeed()
 	}
 	raw := req.URL.Path

@@ -80,7 +80,7 @@ func (s *fakeStrapi) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]interface{}{"id": 7, "username": "ann", "blocked": blocked, "audience": aud, "authorization": r.Header.Get("Authorization")})
 		return
 	}
-	if strings.HasPrefix(lower, "/api/auth/local") || strings.HasPrefix(lower, "/v2/auth/local") || strings.HasSuffix(lower, "/callback") || strings.HasSuffix(lower, "/change-password") {
+	if strings.HasPrefix(lower, "/api/auth/local") || strings.HasPrefix(lower, "/v2/auth/local") || strings.HasSuffix(lower, "/callback") || strings.HasSuffix(lower, "/change-password") || strings.HasSuffix(lower, "/reset-password") {
 		var in struct {
 			Identifier string `json:"identifier"`
 			Password   string `json:"password"`

@@ -22,9 +22,10 @@ type settings struct {
 	audienceCheck bool
 	requireAuth   bool
 
-	routes          strapiRoutes
-	usersSelfOnly   bool
-	revalidateEvery time.Duration
+	routes                 strapiRoutes
+	usersSelfOnly          bool
+	revokeOnPasswordChange bool
+	revalidateEvery        time.Duration
 
 	loginPaths    map[string]bool
 	refreshPath   string
@@ -115,6 +116,7 @@ func parseConfig(c *Config) (*settings, error) {
 		refreshTokens:           c.RefreshTokens,
 		identityHeaders:         c.IdentityHeaders,
 		usersSelfOnly:           c.UsersAPISelfOnly,
+		revokeOnPasswordChange:  c.RevokeOnPasswordChange,
 		allowAudienceOnRegister: c.AllowAudienceOnRegister,
 		upstreamHeaders:         map[string]string{},
 		loginPaths:              map[string]bool{},
@@ -359,6 +361,8 @@ type Config struct {
 	StoreToken   string `json:"storeToken,omitempty"`
 	StoreTimeout string `json:"storeTimeout,omitempty"`
 	CacheTTL     string `json:"cacheTTL,omitempty"`
+	// ChangeFeed: follow the store's change feed (and trust it past cacheTTL); false polls only.
+	ChangeFeed bool `json:"changeFeed,omitempty"`
 	// CacheSize bounds the sessions (tokens) kept in memory, and each instance's fast-path map.
 	CacheSize int `json:"cacheSize,omitempty"`
 
@@ -389,6 +393,8 @@ type Config struct {
 	RequireAuth             bool `json:"requireAuth,omitempty"`
 	// UsersAPISelfOnly refuses writes to another user's record through Strapi's users API.
 	UsersAPISelfOnly bool `json:"usersApiSelfOnly,omitempty"`
+	// RevokeOnPasswordChange ends the user's other sessions when a password is changed or reset.
+	RevokeOnPasswordChange bool `json:"revokeOnPasswordChange,omitempty"`
 	// RevalidateEvery is how often a session's user is re-read from Strapi (blocked, audience).
 	RevalidateEvery string `json:"revalidateEvery,omitempty"`
 
@@ -430,6 +436,7 @@ func CreateConfig() *Config {
 		StoreTimeout:  "2s",
 		CacheTTL:      "5s",
 		CacheSize:     defaultCacheSize,
+		ChangeFeed:    true,
 		IdleTimeout:   "30m",
 		Sliding:       true,
 		MaxLifetime:   "720h",
@@ -441,22 +448,23 @@ func CreateConfig() *Config {
 			"/api/auth/local", "/api/auth/local/register",
 			"/api/auth/reset-password", "/api/auth/change-password",
 		},
-		RefreshPath:       "/api/auth/local/refresh",
-		RefreshTokens:     "onRequest",
-		RefreshTTL:        "720h",
-		RefreshReuseGrace: "10s",
-		LogoutPath:        "/api/auth/logout",
-		LogoutAllPath:     "/api/auth/logout-all",
-		SessionsPath:      "/api/auth/sessions",
-		UsersAPISelfOnly:  true,
-		RevalidateEvery:   "5m",
-		BlockedPaths:      []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
-		AdminAllowFrom:    []string{"127.0.0.1/32", "::1/128"},
-		LoginRateLimit:    "10/m",
-		LockoutThreshold:  5,
-		LockoutDuration:   "15m",
-		Cookie:            CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict", RefreshName: "ap_refresh"},
-		UpstreamHeaders:   map[string]string{},
+		RefreshPath:            "/api/auth/local/refresh",
+		RefreshTokens:          "onRequest",
+		RefreshTTL:             "720h",
+		RefreshReuseGrace:      "10s",
+		LogoutPath:             "/api/auth/logout",
+		LogoutAllPath:          "/api/auth/logout-all",
+		SessionsPath:           "/api/auth/sessions",
+		UsersAPISelfOnly:       true,
+		RevokeOnPasswordChange: true,
+		RevalidateEvery:        "5m",
+		BlockedPaths:           []string{"/admin", "/content-manager", "/content-type-builder", "/upload", "/users-permissions", "/i18n", "/email"},
+		AdminAllowFrom:         []string{"127.0.0.1/32", "::1/128"},
+		LoginRateLimit:         "10/m",
+		LockoutThreshold:       5,
+		LockoutDuration:        "15m",
+		Cookie:                 CookieConfig{Name: "ap_session", Secure: true, SameSite: "Strict", RefreshName: "ap_refresh"},
+		UpstreamHeaders:        map[string]string{},
 
 		StrapiRefreshCookie: "strapi_up_refresh",
 	}

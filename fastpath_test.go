@@ -49,6 +49,9 @@ func TestFastPathDoesNotSkipRoutesHostsOrHeaders(t *testing.T) {
 			t.Fatalf("%s leaked the Strapi JWT on a warm token", p)
 		}
 	}
+	// (change-password ended the user's sessions: revokeOnPasswordChange.)
+	tok = hs.login("a.localhost")
+	hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "") // warm
 	// Another host is checked against the audience.
 	if rec := hs.do(http.MethodGet, "b.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusForbidden {
 		t.Fatalf("other host on a warm token: %d", rec.Code)

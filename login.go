@@ -61,6 +61,7 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 	status, sess := m.serveLogin(rw, req, loginOptions{
 		wantRefresh: m.wantsRefresh(body), refreshCookie: asksRefreshCookie(req),
 		deviceID: deviceID, deviceName: deviceName(req),
+		endOthers: m.s.revokeOnPasswordChange && (p == r.changePassword || p == r.resetPassword),
 	})
 	m.limits.record(req.Context(), identifier, status)
 	switch {
@@ -77,6 +78,9 @@ type loginOptions struct {
 	refreshCookie bool // the client asked for Strapi's cookie form (x-strapi-refresh-cookie)
 	deviceID      string
 	deviceName    string
+	// endOthers: a password was changed or reset: every earlier session of the user ends before
+	// the new one is made (revokeOnPasswordChange).
+	endOthers bool
 }
 
 // serveLogin lets Strapi answer a login request, then replaces the Strapi JWT in its answer with

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -92,6 +93,16 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 			return swapped{}, http.StatusInternalServerError, "Could not issue a token"
 		}
 		create.Refresh = &refreshSeed{TokenHash: hash, ExpiresAt: capAt(nowMs+m.s.refreshTTL.Milliseconds(), capMs)}
+	}
+	if opt.endOthers {
+		// The password changed: whoever held the old one, on any device, is out. The caller goes
+		// on with the session made below.
+		out, err := m.store.deleteUserSessions(req.Context(), up.userID)
+		if err != nil {
+			return swapped{}, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
+		}
+		m.cache.removeUser(up.userID)
+		m.auditReason("password_sessions_ended", req, up.userID, "", strconv.Itoa(out.Deleted)+" session(s) ended by the password change")
 	}
 	sess, err := m.store.createSession(req.Context(), create)
 	if err != nil {

@@ -15,6 +15,7 @@ type strapiRoutes struct {
 	localLogin     string // POST: identifier + password
 	register       string
 	changePassword string // the one login path that needs the caller's session
+	resetPassword  string
 	strapiRefresh  string // Strapi 5's refresh, answered by the proxy
 	strapiLogout   string // Strapi 5's logout, answered by the proxy
 	users          string // Strapi's users API
@@ -29,6 +30,7 @@ func newStrapiRoutes(prefix, graphql string) strapiRoutes {
 		localLogin:     prefix + "/auth/local",
 		register:       prefix + "/auth/local/register",
 		changePassword: prefix + "/auth/change-password",
+		resetPassword:  prefix + "/auth/reset-password",
 		strapiRefresh:  prefix + "/auth/refresh",
 		strapiLogout:   prefix + "/auth/logout",
 		users:          prefix + "/users",

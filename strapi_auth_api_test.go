@@ -322,3 +322,36 @@ func TestLoginDeviceIDChecked(t *testing.T) {
 		t.Fatalf("numeric deviceId: %d", rec.Code)
 	}
 }
+
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	hs := newHarness(t, nil)
+	caller, other := hs.login("a.localhost"), hs.login("a.localhost")
+	rec := hs.do(http.MethodPost, "a.localhost", "/api/auth/change-password", caller, `{"currentPassword":"right","password":"right","passwordConfirmation":"right"}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("change-password: %d %s", rec.Code, rec.Body.String())
+	}
+	next, _ := decodeMap(t, rec)["jwt"].(string)
+	for tok, want := range map[string]int{caller: 401, other: 401, next: 200} {
+		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != want {
+			t.Fatalf("after the password change: %d, want %d", rec.Code, want)
+		}
+	}
+	if hs.store.live() != 1 {
+		t.Fatalf("%d live sessions after the password change, want the caller's new one", hs.store.live())
+	}
+	// reset-password: every earlier session ends.
+	a, b := hs.login("a.localhost"), hs.login("a.localhost")
+	hs.do(http.MethodPost, "a.localhost", "/api/auth/reset-password", "", `{"code":"x","password":"right","passwordConfirmation":"right"}`)
+	for _, tok := range []string{a, b, next} {
+		if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("a session from before the reset: %d", rec.Code)
+		}
+	}
+	// revokeOnPasswordChange false: the others stay.
+	hs = newHarness(t, func(c *Config) { c.RevokeOnPasswordChange = false })
+	caller, other = hs.login("a.localhost"), hs.login("a.localhost")
+	hs.do(http.MethodPost, "a.localhost", "/api/auth/change-password", caller, `{"currentPassword":"right","password":"right","passwordConfirmation":"right"}`)
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", other, ""); rec.Code != http.StatusOK {
+		t.Fatalf("revokeOnPasswordChange false ended another session: %d", rec.Code)
+	}
+}

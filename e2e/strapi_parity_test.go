@@ -97,7 +97,8 @@ func parityRouters(st *parityStack, up string) []harness.Router {
 		{Host: "p-lock-b.localhost", Upstream: up, Plugin: limited(map[string]any{"lockoutThreshold": 3, "lockoutDuration": "1m"})},
 		// revocation_test.go: store reads through the holding tap (storeTimeout above the hold), and
 		// short idle sessions with refresh tokens.
-		{Host: "p-held.localhost", Upstream: up, Plugin: cfg(map[string]any{"storeURL": st.storeTap.URL, "storeTimeout": "5s", "cacheTTL": "1s"})},
+		// changeFeed off: sessions are re-read every cacheTTL, so a read can be held in flight.
+		{Host: "p-held.localhost", Upstream: up, Plugin: cfg(map[string]any{"storeURL": st.storeTap.URL, "storeTimeout": "5s", "cacheTTL": "1s", "changeFeed": false})},
 		{Host: "p-idle.localhost", Upstream: up, Plugin: cfg(map[string]any{"idleTimeout": "2s", "cacheTTL": "0s"})},
 	}
 }

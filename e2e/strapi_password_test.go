@@ -7,12 +7,14 @@ import (
 
 // TestStrapiChangePassword: change-password is a login path that needs the caller's session. The
 // proxy token is swapped for Strapi's JWT on the way in, and Strapi's answer (a new Strapi JWT) is
-// swapped for a new proxy token on the way out; the new password then works, the old one does not.
+// swapped for a new proxy token on the way out; the new password then works, the old one does not,
+// and every session of the user from before the change has ended (revokeOnPasswordChange).
 func TestStrapiChangePassword(t *testing.T) {
 	t.Parallel()
 	s := getStrapiStack(t)
 	_, email, password := s.registerDirect(t, "chpw")
 	token, _ := login(t, s.c, "a.localhost", email, password)
+	other, _ := login(t, s.c, "a.localhost", email, password) // another device
 	newPassword := password + "-new"
 
 	// A raw Strapi JWT cannot be used for it either.
@@ -35,6 +37,9 @@ func TestStrapiChangePassword(t *testing.T) {
 	}
 	me := do(t, s.c, "GET", "a.localhost", "/api/users/me", b.JWT, nil)
 	expectStatus(t, me, 200, "the token from change-password")
+	// revokeOnPasswordChange (default true): every earlier session of the user ended, the caller's too.
+	expectError(t, do(t, s.c, "GET", "a.localhost", "/api/users/me", token, nil), 401, "UnauthorizedError", "the caller's token from before the change")
+	expectError(t, do(t, s.c, "GET", "a.localhost", "/api/users/me", other, nil), 401, "UnauthorizedError", "another device's token from before the change")
 
 	r = do(t, s.c, "POST", "a.localhost", "/api/auth/local", "", map[string]string{"identifier": email, "password": password})
 	expectStatus(t, r, 400, "the old password after the change")
