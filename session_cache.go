@@ -69,11 +69,9 @@ type tokenCache struct {
 	// bySid and byUser find a session's tokens and a user's sessions without a scan.
 	bySid  map[string][]string
 	byUser map[string][]string
-	// ring holds tokens in insertion order: a new token takes the oldest slot and evicts the token
-	// named there, so the cache never holds more than len(ring) entries and eviction is O(1). A
-	// slot may name a token that is already gone: evicting it is a no-op.
-	ring    []string
-	ringPos int
+	// ring holds tokens in insertion order: a new token evicts the oldest, so the cache never
+	// holds more than its size and eviction is O(1).
+	ring insertionRing
 
 	seq          int64
 	allSeq       int64 // the latest dropAll
@@ -100,19 +98,17 @@ func (c *tokenCache) dropAll() {
 
 func newTokenCache(size int) *tokenCache {
 	return &tokenCache{entries: map[string]*tokenEntry{}, bySid: map[string][]string{}, byUser: map[string][]string{},
-		ring: make([]string, size), revokedSid: map[string]int64{}, revokedUser: map[string]int64{}, tombstonesAt: map[string]int64{}}
+		ring: insertionRing{keys: make([]string, size)}, revokedSid: map[string]int64{}, revokedUser: map[string]int64{}, tombstonesAt: map[string]int64{}}
 }
 
 // grow makes room for size entries (instances sharing the cache may ask for more than the first).
 func (c *tokenCache) grow(size int) {
 	c.mu.Lock()
-	if size > len(c.ring) {
-		ring := make([]string, size)
-		copy(ring, c.ring[c.ringPos:])
-		copy(ring[len(c.ring)-c.ringPos:], c.ring[:c.ringPos])
-		n := len(c.ring) // before the assignment: Yaegi assigns pairs one after the other
-		c.ring = ring
-		c.ringPos = n
+	if old := c.ring.keys; size > len(old) {
+		keys := make([]string, size)
+		copy(keys, old[c.ring.pos:])
+		copy(keys[len(old)-c.ring.pos:], old[:c.ring.pos])
+		c.ring = insertionRing{keys: keys, pos: len(old)}
 	}
 	c.mu.Unlock()
 }
@@ -127,13 +123,8 @@ func (c *tokenCache) storeLocked(token string, e *tokenEntry) {
 			return
 		}
 	}
-	if victim := c.ring[c.ringPos]; victim != "" {
+	if victim := c.ring.take(token); victim != "" {
 		c.deleteLocked(victim)
-	}
-	c.ring[c.ringPos] = token
-	c.ringPos++
-	if c.ringPos == len(c.ring) {
-		c.ringPos = 0
 	}
 	c.entries[token] = e
 	sid := e.claims.Sid
@@ -405,31 +396,40 @@ const maxFastMaps = 256
 type fastMap struct {
 	mu      sync.RWMutex
 	entries map[string]*fastEntry
-	// ring bounds entries as tokenCache.ring does: O(1) eviction of the oldest key.
-	ring    []string
-	ringPos int
+	ring    insertionRing // bounds entries
 	// paths are raw paths known to take the fast path (plainPath and not routed: a pure function
 	// of the path for an instance), so the hot path needs no regexp; bounded by pathRing.
 	paths    map[string]bool
-	pathRing []string
-	pathPos  int
+	pathRing insertionRing
 }
 
 // maxFastPaths bounds an instance's known fast paths.
 const maxFastPaths = 10000
+
+// insertionRing bounds a map by insertion order: a new key takes the oldest slot, and the key
+// that held it ("" for none) is the caller's to evict. O(1); a slot may name a key already gone.
+type insertionRing struct {
+	keys []string
+	pos  int
+}
+
+func (r *insertionRing) take(key string) (victim string) {
+	victim = r.keys[r.pos]
+	r.keys[r.pos] = key
+	r.pos++
+	if r.pos == len(r.keys) {
+		r.pos = 0
+	}
+	return victim
+}
 
 // addPathLocked records a raw path as fast-pathable, a new one evicting the oldest.
 func (f *fastMap) addPathLocked(p string) {
 	if f.paths[p] {
 		return
 	}
-	if victim := f.pathRing[f.pathPos]; victim != "" {
+	if victim := f.pathRing.take(p); victim != "" {
 		delete(f.paths, victim)
-	}
-	f.pathRing[f.pathPos] = p
-	f.pathPos++
-	if f.pathPos == len(f.pathRing) {
-		f.pathPos = 0
 	}
 	f.paths[p] = true
 }
@@ -437,13 +437,8 @@ func (f *fastMap) addPathLocked(p string) {
 // putLocked stores f under auth, a new key evicting the oldest one.
 func (f *fastMap) putLocked(auth string, e *fastEntry) {
 	if _, ok := f.entries[auth]; !ok {
-		if victim := f.ring[f.ringPos]; victim != "" {
+		if victim := f.ring.take(auth); victim != "" {
 			delete(f.entries, victim)
-		}
-		f.ring[f.ringPos] = auth
-		f.ringPos++
-		if f.ringPos == len(f.ring) {
-			f.ringPos = 0
 		}
 	}
 	f.entries[auth] = e
@@ -463,7 +458,8 @@ func emptyLocked(entries map[string]*fastEntry) {
 
 // register gives an instance its fast map, which every revocation through this cache empties.
 func (b *backend) register(size int) *fastMap {
-	f := &fastMap{entries: map[string]*fastEntry{}, ring: make([]string, size), paths: map[string]bool{}, pathRing: make([]string, maxFastPaths)}
+	f := &fastMap{entries: map[string]*fastEntry{}, ring: insertionRing{keys: make([]string, size)},
+		paths: map[string]bool{}, pathRing: insertionRing{keys: make([]string, maxFastPaths)}}
 	c := b.cache
 	c.fastMu.Lock()
 	if len(c.fastMaps) >= maxFastMaps {

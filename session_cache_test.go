@@ -81,7 +81,7 @@ func TestCacheBoundAndOldestEvicted(t *testing.T) {
 }
 
 func TestFastMapBound(t *testing.T) {
-	f := &fastMap{entries: map[string]*fastEntry{}, ring: make([]string, 2)}
+	f := &fastMap{entries: map[string]*fastEntry{}, ring: insertionRing{keys: make([]string, 2)}}
 	for _, k := range []string{"a", "b", "a", "c"} {
 		f.putLocked(k, &fastEntry{})
 	}
