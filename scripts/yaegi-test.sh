@@ -15,6 +15,7 @@ rm -f "$dst"/*fuzz_test.go "$dst"/*_diff_test.go
 cd "$dst"
 GOPATH="$tmp" GOFLAGS= "$yaegi" test -v . 2>&1 | tee "$tmp/out.log" | grep -E '^(--- |FAIL|ok|PASS)' || true
 if grep -qE '^(--- FAIL|FAIL)' "$tmp/out.log" || ! grep -qE '^(ok|PASS)' "$tmp/out.log"; then
-	echo "yaegi test failed:"; tail -30 "$tmp/out.log"; exit 1
+	echo "yaegi test failed:"; grep -n -m5 -A12 -E '^(--- FAIL|panic:|fatal error:)' "$tmp/out.log" || true
+	echo "(last lines)"; tail -30 "$tmp/out.log"; exit 1
 fi
 echo "yaegi test: $(grep -c '^--- PASS' "$tmp/out.log") tests passed under yaegi $(basename "$yaegi")"
