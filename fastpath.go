@@ -25,11 +25,25 @@ var plainPath = regexp.MustCompile(`^(?:/[a-z0-9_~!$&'()*+,;=:@-][a-z0-9._~!$&'(
 // change: the cache's freshness, the token's expiry, the session's liveness on this host, the
 // next touch and the next upstream renewal.
 func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
-	auth := req.Header.Get("Authorization")
+	m.rememberAuth(req.Header.Get("Authorization"), req.Host, req.URL.Path, e)
+}
+
+// rememberIssued remembers a token this instance just issued on a login or refresh answer, as its
+// client will present it ("Bearer <token>") on this host: its first use then takes the fast path
+// too, instead of one slow-path pass per new session.
+func (m *Middleware) rememberIssued(rawHost, token string) {
+	if e := m.cache.get(token); e != nil {
+		m.rememberAuth("Bearer "+token, rawHost, "", e)
+	}
+}
+
+// rememberAuth is remember for an Authorization value on a host; path (when not "") is recorded
+// as one the slow path found plain and routed nowhere.
+func (m *Middleware) rememberAuth(auth, rawHost, path string, e *tokenEntry) {
 	if auth == "" || m.cacheTTLms <= 0 {
 		return
 	}
-	host := requestHost(req.Host)
+	host := requestHost(rawHost)
 	until := earlier(e.fetchedMs+m.cacheTTLms, e.expMs)
 	if m.useFeed && m.feed.covers(e.fetchedMs, m.clock.nowMs()) {
 		// The feed vouches for the entry: it stays until one of its own deadlines below. A feed
@@ -48,13 +62,15 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 	if e.revalidateAtMs > 0 {
 		until = earlier(until, e.revalidateAtMs)
 	}
-	f := &fastEntry{e: e, auth: e.upstreamAuth, host: req.Host, until: time.UnixMilli(m.clock.systemMs(until))}
+	f := &fastEntry{e: e, auth: e.upstreamAuth, host: rawHost, until: time.UnixMilli(m.clock.systemMs(until))}
 	// Checked under the fast map's lock: a revocation either comes first and is seen here, or
 	// empties this map after the insert (removeMatching leaves its tombstone before it empties).
 	m.fastMu.Lock()
 	if !m.cache.revokedSince(e) {
 		m.fast.putLocked(auth, f)
-		m.fast.addPathLocked(req.URL.Path)
+		if path != "" {
+			m.fast.addPathLocked(path)
+		}
 	}
 	m.fastMu.Unlock()
 }

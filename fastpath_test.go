@@ -115,9 +115,29 @@ func assertFastEntriesWithinChecks(t *testing.T, hs *harness) {
 	defer m.fastMu.RUnlock()
 	for _, f := range m.fastEntries {
 		host := requestHost(f.host)
-		limit := earlier(earlier(m.aliveUntil(f.e.sess, host), m.touchAt(f.e.sess, host)), f.e.fetchedMs+m.cacheTTLms)
+		limit := earlier(m.aliveUntil(f.e.sess, host), m.touchAt(f.e.sess, host))
+		if !m.useFeed || !m.feed.covers(f.e.fetchedMs, m.clock.nowMs()) {
+			limit = earlier(limit, f.e.fetchedMs+m.cacheTTLms) // without the feed's word, cacheTTL
+		}
 		if f.until.UnixMilli() > m.clock.systemMs(limit) {
 			t.Fatalf("fast entry until %d outlives the checks' %d", f.until.UnixMilli(), m.clock.systemMs(limit))
 		}
+	}
+}
+
+func TestIssuedTokenRememberedForItsHost(t *testing.T) {
+	hs := newHarness(t, nil)
+	tok := hs.login("a.localhost")
+	m := mwOf(hs.h)
+	m.fastMu.RLock()
+	f := m.fastEntries["Bearer "+tok]
+	m.fastMu.RUnlock()
+	if f == nil || f.host != "a.localhost" || f.e.claims.Sid == "" {
+		t.Fatalf("the login's token is not on the fast path of its host: %+v", f)
+	}
+	assertFastEntriesWithinChecks(t, hs)
+	// Another host still takes the full checks (and its audience rule).
+	if rec := hs.do(http.MethodGet, "b.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusForbidden {
+		t.Fatalf("the issued token on another host: %d", rec.Code)
 	}
 }

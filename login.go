@@ -122,6 +122,7 @@ func (m *Middleware) serveLogin(rw http.ResponseWriter, req *http.Request, opt l
 	h.Del("Content-Md5")
 	h.Set("Cache-Control", "no-store")
 	if res.sess != nil {
+		m.rememberIssued(req.Host, res.token)
 		m.setSessionCookie(buf, res.token, res.sess)
 		if res.refresh != "" && opt.refreshCookie {
 			m.setRefreshCookie(buf, res.refresh, res.refreshExp)

@@ -121,6 +121,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request, fro
 	} else {
 		m.audit("refresh", req, sess.UserID, sess.ID)
 	}
+	m.rememberIssued(req.Host, token)
 	m.setSessionCookie(rw, token, sess)
 	pair := tokenPair{JWT: token, RefreshToken: next}
 	if cookieForm {
