@@ -60,6 +60,7 @@ func main() {
 	onlyMany := flag.Bool("only-many", false, "run only the many-sessions measurement")
 	sessions := flag.String("sessions", "1,1000,10000,100000", "many sessions: the session counts N (comma-separated; 10k, 1M are fine)")
 	manyDur := flag.String("many-d", "", "many sessions: wrk duration per run (default: -d, at most 6s)")
+	flag.StringVar(&manyRevalidateEvery, "many-revalidate", "30m", "many sessions: the plugin route's revalidateEvery (longer than the run: the table measures the cache; revalidation costs one Strapi call per session per interval on its own)")
 	manyRounds := flag.Int("many-rounds", 0, "many sessions: plain/plugin alternations per N (default: -rounds, at most 2)")
 	loginC := flag.Int("login-c", 32, "many sessions: concurrent login clients")
 	directCreate := flag.Int("direct-create", 5000, "many sessions: sessions created straight in the store after the 10k and last steps (0: none)")
@@ -171,7 +172,7 @@ func run(o options) error {
 		// The many-sessions route: its own middleware instance (own cache), defaults but for the
 		// login rate limit, which 100 k logins from 127.0.0.1 in two minutes would exceed.
 		routers = append(routers, harness.Router{Host: manyHost, Upstream: upURL,
-			Plugin: harness.PluginConfig(store, secret, map[string]any{"loginRateLimit": "100000000/m"})})
+			Plugin: harness.PluginConfig(store, secret, map[string]any{"loginRateLimit": "100000000/m", "revalidateEvery": manyRevalidateEvery})})
 	}
 	tr, err := harness.StartTraefik(env, harness.TraefikOptions{LogLevel: "ERROR", Routers: routers})
 	if err != nil {
