@@ -114,9 +114,11 @@ func TestSessionModeRenewsUpstreamAndNeverLeaksRefresh(t *testing.T) {
 
 func TestSessionModeConcurrentRenewalCallsStrapiOnce(t *testing.T) {
 	hs := newHarness(t, func(c *Config) { c.CacheTTL = "0s" })
-	hs.strapi.session = &fakeSessionMode{lifespan: 1 * time.Second, clock: mwOf(hs.h).clock}
+	// 2 s tokens: exp is whole seconds, so a 1 s token issued late in a second would be expired
+	// before the second request forwards it.
+	hs.strapi.session = &fakeSessionMode{lifespan: 2 * time.Second, clock: mwOf(hs.h).clock}
 	tok := hs.login("a.localhost")
-	hs.advance(1100 * time.Millisecond) // the access JWT has expired
+	hs.advance(2100 * time.Millisecond) // the access JWT has expired
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
 	for i := 0; i < 2; i++ {
@@ -134,7 +136,11 @@ func TestSessionModeConcurrentRenewalCallsStrapiOnce(t *testing.T) {
 
 func (hs *harness) getInto(wg *sync.WaitGroup, codes []int, i int, tok string) {
 	defer wg.Done()
-	codes[i] = hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "").Code
+	rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "")
+	codes[i] = rec.Code
+	if rec.Code != http.StatusOK {
+		hs.t.Logf("request %d: %d %s", i, rec.Code, rec.Body.String())
+	}
 }
 
 func TestSessionModeRefusedRenewalEndsSession(t *testing.T) {
