@@ -172,16 +172,7 @@ func (hs *harness) advance(d time.Duration) {
 }
 
 func (hs *harness) do(method, host, path, token, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, "http://"+host+path, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	hs.h.ServeHTTP(rec, req)
-	return rec
+	return hs.doWith(method, host, path, token, body, nil)
 }
 
 func decodeMap(t *testing.T, rec *httptest.ResponseRecorder) map[string]interface{} {

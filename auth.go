@@ -30,7 +30,7 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 	e := m.cache.get(token)
 	fresh := false
 	// Stale past cacheTTL, unless the change feed vouches for it (it would have dropped it).
-	if e == nil || (nowMs-e.fetchedMs >= m.cacheTTLms && (!m.useFeed || !m.feed.covers(e.fetchedMs, nowMs))) {
+	if e == nil || (nowMs-e.fetchedMs >= m.cacheTTLms && !m.feedVouches(e, nowMs)) {
 		var d denial
 		if e, d = m.load(req.Context(), token, e, nowMs); e == nil {
 			return nil, d

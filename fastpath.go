@@ -45,7 +45,7 @@ func (m *Middleware) rememberAuth(auth, rawHost, path string, e *tokenEntry) {
 	}
 	host := requestHost(rawHost)
 	until := earlier(e.fetchedMs+m.cacheTTLms, e.expMs)
-	if m.useFeed && m.feed.covers(e.fetchedMs, m.clock.nowMs()) {
+	if m.feedVouches(e, m.clock.nowMs()) {
 		// The feed vouches for the entry: it stays until one of its own deadlines below. A feed
 		// event drops it, and so does the feed going down (feedDown empties every fast map; a
 		// feed call that hangs fails at the feed's horizon, feedWaitMs + feedSlackMs).

@@ -116,7 +116,7 @@ func assertFastEntriesWithinChecks(t *testing.T, hs *harness) {
 	for _, f := range m.fastEntries {
 		host := requestHost(f.host)
 		limit := earlier(m.aliveUntil(f.e.sess, host), m.touchAt(f.e.sess, host))
-		if !m.useFeed || !m.feed.covers(f.e.fetchedMs, m.clock.nowMs()) {
+		if !m.feedVouches(f.e, m.clock.nowMs()) {
 			limit = earlier(limit, f.e.fetchedMs+m.cacheTTLms) // without the feed's word, cacheTTL
 		}
 		if f.until.UnixMilli() > m.clock.systemMs(limit) {

@@ -70,13 +70,10 @@ func (f *feed) covers(fetchedMs, nowMs int64) bool {
 	return from > 0 && fetchedMs >= from && nowMs < atomic.LoadInt64(&f.healthyUntilMs)
 }
 
-// healthyUntil is when the feed stops vouching unless it answers again (0: it does not).
-func (f *feed) healthyUntil(nowMs int64) int64 {
-	u := atomic.LoadInt64(&f.healthyUntilMs)
-	if atomic.LoadInt64(&f.coverFromMs) == 0 || u <= nowMs {
-		return 0
-	}
-	return u
+// feedVouches: this instance follows the feed (changeFeed, cacheTTL > 0) and the feed vouches
+// for e now.
+func (m *Middleware) feedVouches(e *tokenEntry, nowMs int64) bool {
+	return m.useFeed && m.feed.covers(e.fetchedMs, nowMs)
 }
 
 // ensure starts the consumer if it is not running. Called from the slow path only.

@@ -87,13 +87,7 @@ type tokenCache struct {
 // dropAll drops everything: after a refresh-token reuse the store does not say which sessions
 // it revoked.
 func (c *tokenCache) dropAll() {
-	c.mu.Lock()
-	c.seq++
-	c.allSeq = c.seq
-	c.entries = map[string]*tokenEntry{}
-	c.bySid, c.byUser = map[string][]string{}, map[string][]string{}
-	c.mu.Unlock()
-	c.revoked()
+	c.clear(true)
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -269,7 +263,16 @@ func (c *tokenCache) mergeTouched(s *storeSession) {
 
 // forgetAll empties the cache without tombstones (a feed resync).
 func (c *tokenCache) forgetAll() {
+	c.clear(false)
+}
+
+// clear empties the cache and the fast maps; with tombstone, reads in flight are refused too.
+func (c *tokenCache) clear(tombstone bool) {
 	c.mu.Lock()
+	if tombstone {
+		c.seq++
+		c.allSeq = c.seq
+	}
 	c.entries = map[string]*tokenEntry{}
 	c.bySid, c.byUser = map[string][]string{}, map[string][]string{}
 	c.mu.Unlock()
