@@ -641,15 +641,23 @@ func TestStrapiClientFlowParity(t *testing.T) {
 	for _, st := range s.strapis {
 		s.spies = append(s.spies, startStrapiSpy(t, env, st))
 	}
-	store, err := harness.StartStore(env)
-	if err != nil {
-		t.Fatal(err)
+	// One store per Strapi: each Strapi numbers its users from 1, and a store keys sessions by
+	// user id, so two Strapis behind one store would list each other's sessions (one store serves
+	// one Strapi's users, as in a deployment).
+	var stores []*harness.Store
+	for range s.strapis {
+		store, err := harness.StartStore(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, store)
 	}
 	secret := harness.NewSecret()
+	var err error
 	s.traefik, err = harness.StartTraefik(env, harness.TraefikOptions{Name: "traefik-clientflow", AccessLog: true, Routers: []harness.Router{
-		{Host: "cf-legacy.localhost", Upstream: s.spies[0].URL, Plugin: proxyRouterConfig(store, secret, nil)},
-		{Host: "cf-session.localhost", Upstream: s.spies[1].URL, Plugin: proxyRouterConfig(store, secret, nil)},
-		{Host: "cf-cookie.localhost", Upstream: s.spies[2].URL, Plugin: proxyRouterConfig(store, secret, nil)},
+		{Host: "cf-legacy.localhost", Upstream: s.spies[0].URL, Plugin: proxyRouterConfig(stores[0], secret, nil)},
+		{Host: "cf-session.localhost", Upstream: s.spies[1].URL, Plugin: proxyRouterConfig(stores[1], secret, nil)},
+		{Host: "cf-cookie.localhost", Upstream: s.spies[2].URL, Plugin: proxyRouterConfig(stores[2], secret, nil)},
 	}})
 	if err != nil {
 		t.Fatal(err)
