@@ -130,7 +130,8 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		f = m.fastEntries[a[0]]
 	}
 	m.fastMu.RUnlock()
-	if plain && (req.Method == "GET" || !strings.HasPrefix(req.URL.Path, m.usersPrefix)) {
+	// An upgrade (websocket) goes the slow way: its connection is watched (upgrade.go).
+	if plain && len(h["Upgrade"]) == 0 && (req.Method == "GET" || !strings.HasPrefix(req.URL.Path, m.usersPrefix)) {
 		if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
 			h["Authorization"] = f.auth
 			if m.extraHeaders {
@@ -191,6 +192,10 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if hasPathPrefix(p, r.users) && !m.userWriteAllowed(rw, req, p, e) {
+		return
+	}
+	if len(req.Header["Upgrade"]) > 0 {
+		m.serveUpgraded(rw, req, c.token, e)
 		return
 	}
 	if fastPathable && !c.fromCookie && !c.hadCookie {
