@@ -132,12 +132,16 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	m.fastMu.RUnlock()
 	// An upgrade (websocket) goes the slow way: its connection is watched (upgrade.go).
 	if plain && len(h["Upgrade"]) == 0 && (req.Method == "GET" || !strings.HasPrefix(req.URL.Path, m.usersPrefix)) {
-		if f != nil && f.host == req.Host && time.Until(f.until) > 0 {
-			h["Authorization"] = f.auth
-			if m.extraHeaders {
-				m.addExtraHeaders(h, f.e)
+		if f != nil && f.host == req.Host {
+			if time.Until(f.until) > 0 {
+				h["Authorization"] = f.auth
+				if m.extraHeaders {
+					m.addExtraHeaders(h, f.e)
+				}
+				m.next.ServeHTTP(rw, req)
+				return
 			}
-			m.next.ServeHTTP(rw, req)
+			m.serveDue(rw, req, f)
 			return
 		}
 		if len(a) == 0 && m.anonymousPass {
@@ -199,7 +203,7 @@ func (m *Middleware) serveSlow(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if fastPathable && !c.fromCookie && !c.hadCookie {
-		m.remember(req, e)
+		m.remember(req, c.token, e)
 	}
 	m.prepareUpstream(req, e)
 	m.next.ServeHTTP(rw, req)

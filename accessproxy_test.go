@@ -168,7 +168,7 @@ func mwOf(h http.Handler) *Middleware {
 func (hs *harness) advance(d time.Duration) {
 	m := mwOf(hs.h)
 	atomic.AddInt64(&m.clock.offsetMs, d.Milliseconds())
-	m.cache.revoked() // fast-path deadlines are in system time: none survives a jump
+	m.cache.revoked(nil) // fast-path deadlines are in system time: none survives a jump
 }
 
 func (hs *harness) do(method, host, path, token, body string) *httptest.ResponseRecorder {

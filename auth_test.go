@@ -50,7 +50,7 @@ func TestRememberSkipsRevokedEntry(t *testing.T) {
 	m.cache.removeSession(e.claims.Sid)
 	req, _ := http.NewRequest(http.MethodGet, "http://a.localhost/api/articles", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	m.remember(req, e)
+	m.remember(req, tok, e)
 	m.fastMu.RLock()
 	n := len(m.fastEntries)
 	m.fastMu.RUnlock()

@@ -7,12 +7,24 @@ import (
 )
 
 // fastEntry is an instance's conclusion about one Authorization header: on host, the token was
-// valid and needs no store call and no re-check before until.
+// valid and needs no store call and no re-check before until; from until to hardMs, only the
+// session's sliding touch is due (serveDue).
 type fastEntry struct {
 	e     *tokenEntry
 	auth  []string // e.upstreamAuth, one field closer for the hot path
-	host  string
+	host  string   // req.Host as sent
 	until time.Time
+	key    string // the Authorization header, this entry's key
+	token  string // its proxy token
+	h      string // requestHost(host)
+	hardMs int64  // (the plugin's clock) when something other than the touch is due: the slow path
+}
+
+func (f *fastEntry) sid() string {
+	if f.e == nil {
+		return ""
+	}
+	return f.e.claims.Sid
 }
 
 // plainPath matches the paths normalizePath leaves as they are, conservatively: non-empty
@@ -24,8 +36,8 @@ var plainPath = regexp.MustCompile(`^(?:/[a-z0-9_~!$&'()*+,;=:@-][a-z0-9._~!$&'(
 // remember records that a request's token passed every check, for as long as none of them can
 // change: the cache's freshness, the token's expiry, the session's liveness on this host, the
 // next touch and the next upstream renewal.
-func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
-	m.rememberAuth(req.Header.Get("Authorization"), req.Host, req.URL.Path, e)
+func (m *Middleware) remember(req *http.Request, token string, e *tokenEntry) {
+	m.rememberAuth(token, req.Header.Get("Authorization"), req.Host, req.URL.Path, e)
 }
 
 // rememberIssued remembers a token this instance just issued on a login or refresh answer, as its
@@ -33,36 +45,68 @@ func (m *Middleware) remember(req *http.Request, e *tokenEntry) {
 // too, instead of one slow-path pass per new session.
 func (m *Middleware) rememberIssued(rawHost, token string) {
 	if e := m.cache.get(token); e != nil {
-		m.rememberAuth("Bearer "+token, rawHost, "", e)
+		m.rememberAuth(token, "Bearer "+token, rawHost, "", e)
 	}
 }
 
-// rememberAuth is remember for an Authorization value on a host; path (when not "") is recorded
-// as one the slow path found plain and routed nowhere.
-func (m *Middleware) rememberAuth(auth, rawHost, path string, e *tokenEntry) {
+// serveDue serves a request whose remembered token has reached its next sliding touch, which with
+// many sessions is a good share of all requests (each session's first use per touchEvery): it
+// queues the touch and moves the entry's until one touchEvery on, in a few native calls instead
+// of the whole slow path. The cached session takes the store's answer to the touch (mergeTouched);
+// past hardMs (staleness, expiry, idleness, renewal, revalidation), the slow path decides.
+func (m *Middleware) serveDue(rw http.ResponseWriter, req *http.Request, f *fastEntry) {
+	nowMs := m.clock.nowMs()
+	if nowMs >= f.hardMs {
+		m.serveSlow(rw, req)
+		return
+	}
+	m.queueTouch(f.e.claims.Sid, f.h)
+	nf := *f
+	nf.until = time.UnixMilli(m.clock.systemMs(earlier(nowMs+m.touchEveryMs, f.hardMs)))
+	// Only in place of f: a revocation since f was read has removed it, and must stay so.
+	m.fastMu.Lock()
+	if m.fastEntries[f.key] == f {
+		m.fastEntries[f.key] = &nf
+	}
+	m.fastMu.Unlock()
+	req.Header["Authorization"] = f.auth
+	if m.extraHeaders {
+		m.addExtraHeaders(req.Header, f.e)
+	}
+	m.next.ServeHTTP(rw, req)
+}
+
+// rememberAuth is remember for a token's Authorization value on a host; path (when not "") is
+// recorded as one the slow path found plain and routed nowhere.
+func (m *Middleware) rememberAuth(token, auth, rawHost, path string, e *tokenEntry) {
 	if auth == "" || m.cacheTTLms <= 0 {
 		return
 	}
-	host := requestHost(rawHost)
-	until := earlier(e.fetchedMs+m.cacheTTLms, e.expMs)
-	if m.feedVouches(e, m.clock.nowMs()) {
+	m.rememberEntry(token, auth, rawHost, requestHost(rawHost), path, e, m.clock.nowMs())
+}
+
+// rememberEntry is rememberAuth with the host normalized and the time read.
+func (m *Middleware) rememberEntry(token, auth, rawHost, host, path string, e *tokenEntry, nowMs int64) {
+	hard := earlier(e.fetchedMs+m.cacheTTLms, e.expMs)
+	if m.feedVouches(e, nowMs) {
 		// The feed vouches for the entry: it stays until one of its own deadlines below. A feed
 		// event drops it, and so does the feed going down (feedDown empties every fast map; a
 		// feed call that hangs fails at the feed's horizon, feedWaitMs + feedSlackMs).
-		until = e.expMs
+		hard = e.expMs
 	}
-	until = earlier(until, m.aliveUntil(e.sess, host))
-	until = earlier(until, m.touchAt(e.sess, host))
+	hard = earlier(hard, m.aliveUntil(e.sess, host))
 	if e.renewAtMs > 0 {
-		until = earlier(until, e.renewAtMs)
-	}
-	if until <= m.clock.nowMs() {
-		return // something is due at once: nothing to remember
+		hard = earlier(hard, e.renewAtMs)
 	}
 	if e.revalidateAtMs > 0 {
-		until = earlier(until, e.revalidateAtMs)
+		hard = earlier(hard, e.revalidateAtMs)
 	}
-	f := &fastEntry{e: e, auth: e.upstreamAuth, host: rawHost, until: time.UnixMilli(m.clock.systemMs(until))}
+	if hard <= nowMs {
+		return // something is due at once: nothing to remember
+	}
+	// A touch due now (a host not recorded yet) leaves until in the past: serveDue does it.
+	until := earlier(hard, m.touchAt(e.sess, host))
+	f := &fastEntry{e: e, auth: e.upstreamAuth, host: rawHost, until: time.UnixMilli(m.clock.systemMs(until)), key: auth, token: token, h: host, hardMs: hard}
 	// Checked under the fast map's lock: a revocation either comes first and is seen here, or
 	// empties this map after the insert (removeMatching leaves its tombstone before it empties).
 	m.fastMu.Lock()

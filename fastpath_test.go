@@ -141,3 +141,97 @@ func TestIssuedTokenRememberedForItsHost(t *testing.T) {
 		t.Fatalf("the issued token on another host: %d", rec.Code)
 	}
 }
+
+// dueCopy puts back, due, the fast entry a login left for tok on host (advance empties the fast
+// maps, since their deadlines are in system time): the state of a remembered token whose next
+// sliding touch has come.
+func dueCopy(t *testing.T, hs *harness, f *fastEntry) *fastEntry {
+	t.Helper()
+	m := mwOf(hs.h)
+	due := *f
+	due.until = time.Now().Add(-time.Millisecond)
+	m.fastMu.Lock()
+	m.fast.putLocked(f.key, &due)
+	m.fastMu.Unlock()
+	return &due
+}
+
+func fastEntryOf(t *testing.T, hs *harness, tok string) *fastEntry {
+	t.Helper()
+	m := mwOf(hs.h)
+	m.fastMu.RLock()
+	f := m.fastEntries["Bearer "+tok]
+	m.fastMu.RUnlock()
+	if f == nil {
+		t.Fatal("the login left no fast entry for its token")
+	}
+	return f
+}
+
+// A touch due on a remembered token is queued by serveDue without the slow path (which would
+// have extended the cached session in memory); the store's answer then moves the cached copy.
+func TestServeDueQueuesTouchOffTheSlowPath(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "1h"; c.IdleTimeout = "10m" })
+	tok := hs.login("a.localhost")
+	m := mwOf(hs.h)
+	hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "") // the path is known plain
+	f := fastEntryOf(t, hs, tok)
+	before := m.cache.get(tok)
+	hs.advance(61 * time.Second) // a touch is due after a tenth of the idle window
+	dueCopy(t, hs, f)
+	rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "")
+	if rec.Code != http.StatusOK || decodeMap(t, rec)["authorization"] != "Bearer "+hs.strapi.jwt {
+		t.Fatalf("due request: %d %s", rec.Code, rec.Body.String())
+	}
+	if m.cache.get(tok) != before {
+		t.Fatal("the due request took the slow path (the cached session was replaced in memory)")
+	}
+	nf := fastEntryOf(t, hs, tok)
+	if time.Until(nf.until) < 50*time.Second || nf.hardMs != f.hardMs {
+		t.Fatalf("fast entry after the touch: until in %v, hard %d (was %d)", time.Until(nf.until), nf.hardMs, f.hardMs)
+	}
+	m.b.touches.mu.Lock()
+	n := len(m.b.touches.pending)
+	m.b.touches.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d touches queued, want 1", n)
+	}
+	m.b.flushTouches(context.Background())
+	if e := m.cache.get(tok); e == nil || e.sess.HostsLastSeen["a.localhost"] < m.clock.nowMs()-1000 {
+		t.Fatal("the store's answer to the touch did not reach the cached session")
+	}
+}
+
+// Past the entry's hard deadline (here the idle window) serveDue leaves the decision to the
+// slow path: expired.
+func TestServeDuePastHardDeadlineTakesTheSlowPath(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "1h"; c.IdleTimeout = "10m" })
+	tok := hs.login("a.localhost")
+	hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, "") // the path is known plain
+	f := fastEntryOf(t, hs, tok)
+	hs.advance(11 * time.Minute)
+	dueCopy(t, hs, f)
+	if rec := hs.do(http.MethodGet, "a.localhost", "/api/users/me", tok, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("past the idle window: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// A revocation between the fast map's read and serveDue's write is not undone by the write.
+func TestServeDueDoesNotRestoreARevokedEntry(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.CacheTTL = "1h"; c.IdleTimeout = "10m" })
+	tok := hs.login("a.localhost")
+	m := mwOf(hs.h)
+	f := fastEntryOf(t, hs, tok)
+	hs.advance(61 * time.Second)
+	due := dueCopy(t, hs, f)
+	m.cache.removeSession(f.sid())
+	req := httptest.NewRequest(http.MethodGet, "http://a.localhost/api/users/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	m.serveDue(httptest.NewRecorder(), req, due)
+	m.fastMu.RLock()
+	back := m.fastEntries["Bearer "+tok]
+	m.fastMu.RUnlock()
+	if back != nil {
+		t.Fatal("serveDue put a revoked token back on the fast path")
+	}
+}

@@ -120,7 +120,7 @@ func (b *backend) runFeed() {
 func (b *backend) feedDown() {
 	f := b.feed
 	if atomic.SwapInt64(&f.healthyUntilMs, 0) != 0 {
-		b.cache.revoked()
+		b.cache.revoked(nil)
 	}
 }
 

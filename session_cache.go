@@ -81,7 +81,7 @@ type tokenCache struct {
 	prunedMs     int64
 
 	fastMu   sync.Mutex
-	fastMaps []*fastMap // the instances' fast-path maps, emptied on every revocation
+	fastMaps []*fastMap // the instances' fast-path maps: a revocation drops its sessions there
 }
 
 // dropAll drops everything: after a refresh-token reuse the store does not say which sessions
@@ -229,21 +229,19 @@ func (c *tokenCache) removeUser(userID string) { c.removeMatching("", userID) }
 // (upstreamVersion, revalidatedAt; both 0: any copy), leaving no tombstone: a read in flight may
 // still be kept (it is at most as old as the change).
 func (c *tokenCache) forgetOlder(sids []string, upstreamVersion, revalidatedAt int64) {
-	dropped := false
 	c.mu.Lock()
 	for _, sid := range sids {
 		for _, tok := range append([]string(nil), c.bySid[sid]...) {
 			s := c.entries[tok].sess
 			if (upstreamVersion == 0 && revalidatedAt == 0) || s.UpstreamVersion < upstreamVersion || s.RevalidatedAt < revalidatedAt {
 				c.deleteLocked(tok)
-				dropped = true
 			}
 		}
 	}
 	c.mu.Unlock()
-	if dropped {
-		c.revoked()
-	}
+	// The fast maps may hold these sessions even where the cache no longer does: all of them go
+	// (the next request reads the cache again).
+	c.revoked(sids)
 }
 
 // mergeTouched takes the store's answer to a touch (a session without its secrets) into the
@@ -276,7 +274,7 @@ func (c *tokenCache) clear(tombstone bool) {
 	c.entries = map[string]*tokenEntry{}
 	c.bySid, c.byUser = map[string][]string{}, map[string][]string{}
 	c.mu.Unlock()
-	c.revoked()
+	c.revoked(nil)
 }
 
 // removeSessions drops several sessions under one lock and one fast-path flush (a feed page).
@@ -294,11 +292,12 @@ func (c *tokenCache) removeSessions(sids []string) {
 	}
 	c.pruneLocked(nowMs)
 	c.mu.Unlock()
-	c.revoked()
+	c.revoked(sids)
 }
 
 // removeMatching drops the tokens of a session or a user, leaves a tombstone against reads in
-// flight, then empties every fast map (in that order: see remember).
+// flight, then drops them from every fast map (in that order: see remember); a user's, by
+// emptying the fast maps (they hold sessions the cache may have evicted).
 func (c *tokenCache) removeMatching(sid, userID string) {
 	nowMs := time.Now().UnixMilli() // tombstone ages are kept in system time: only pruning reads them
 	c.mu.Lock()
@@ -321,7 +320,11 @@ func (c *tokenCache) removeMatching(sid, userID string) {
 		}
 	}
 	c.mu.Unlock()
-	c.revoked()
+	if userID != "" {
+		c.revoked(nil)
+	} else {
+		c.revoked([]string{sid})
+	}
 }
 
 // pruneLocked forgets tombstones older than tombstoneTTL, at most once a second.
@@ -400,6 +403,9 @@ type fastMap struct {
 	mu      sync.RWMutex
 	entries map[string]*fastEntry
 	ring    insertionRing // bounds entries
+	// bySid finds a session's keys: a revocation drops those, not the whole map (with many
+	// sessions, revocations and refresh rotations come every second).
+	bySid map[string][]string
 	// paths are raw paths known to take the fast path (plainPath and not routed: a pure function
 	// of the path for an instance), so the hot path needs no regexp; bounded by pathRing.
 	paths    map[string]bool
@@ -441,28 +447,58 @@ func (f *fastMap) addPathLocked(p string) {
 func (f *fastMap) putLocked(auth string, e *fastEntry) {
 	if _, ok := f.entries[auth]; !ok {
 		if victim := f.ring.take(auth); victim != "" {
-			delete(f.entries, victim)
+			f.deleteLocked(victim)
 		}
+		sid := e.sid()
+		f.bySid[sid] = append(f.bySid[sid], auth)
 	}
 	f.entries[auth] = e
 }
 
-func (f *fastMap) reset() {
-	f.mu.Lock()
-	emptyLocked(f.entries)
-	f.mu.Unlock()
-}
-
-func emptyLocked(entries map[string]*fastEntry) {
-	for k := range entries {
-		delete(entries, k)
+// deleteLocked removes one key and its index entry.
+func (f *fastMap) deleteLocked(auth string) {
+	e := f.entries[auth]
+	if e == nil {
+		return
+	}
+	delete(f.entries, auth)
+	sid := e.sid()
+	if keys := without(f.bySid[sid], auth); len(keys) > 0 {
+		f.bySid[sid] = keys
+	} else {
+		delete(f.bySid, sid)
 	}
 }
 
+// dropSessions removes every key of the given sessions.
+func (f *fastMap) dropSessions(sids []string) {
+	f.mu.Lock()
+	for _, sid := range sids {
+		for _, auth := range f.bySid[sid] {
+			delete(f.entries, auth)
+		}
+		delete(f.bySid, sid)
+	}
+	f.mu.Unlock()
+}
+
+func (f *fastMap) reset() {
+	f.mu.Lock()
+	for k := range f.entries {
+		delete(f.entries, k)
+	}
+	f.bySid = map[string][]string{}
+	f.mu.Unlock()
+}
+
 // register gives an instance its fast map, which every revocation through this cache empties.
-func (b *backend) register(size int) *fastMap {
-	f := &fastMap{entries: map[string]*fastEntry{}, ring: insertionRing{keys: make([]string, size)},
+func newFastMap(size int) *fastMap {
+	return &fastMap{entries: map[string]*fastEntry{}, ring: insertionRing{keys: make([]string, size)}, bySid: map[string][]string{},
 		paths: map[string]bool{}, pathRing: insertionRing{keys: make([]string, maxFastPaths)}}
+}
+
+func (b *backend) register(size int) *fastMap {
+	f := newFastMap(size)
 	c := b.cache
 	c.fastMu.Lock()
 	if len(c.fastMaps) >= maxFastMaps {
@@ -473,12 +509,17 @@ func (b *backend) register(size int) *fastMap {
 	return f
 }
 
-// revoked empties every instance's fast map: logout and revocation are immediate on this Traefik.
-func (c *tokenCache) revoked() {
+// revoked drops sessions sids (nil: everything) from every instance's fast map: logout and
+// revocation are immediate on this Traefik.
+func (c *tokenCache) revoked(sids []string) {
 	c.fastMu.Lock()
 	maps := c.fastMaps
 	c.fastMu.Unlock()
 	for _, f := range maps {
-		f.reset()
+		if sids == nil {
+			f.reset()
+		} else {
+			f.dropSessions(sids)
+		}
 	}
 }

@@ -81,12 +81,48 @@ func TestCacheBoundAndOldestEvicted(t *testing.T) {
 }
 
 func TestFastMapBound(t *testing.T) {
-	f := &fastMap{entries: map[string]*fastEntry{}, ring: insertionRing{keys: make([]string, 2)}}
+	f := newFastMap(2)
 	for _, k := range []string{"a", "b", "a", "c"} {
-		f.putLocked(k, &fastEntry{})
+		f.putLocked(k, fastFor(k))
 	}
 	if len(f.entries) != 2 || f.entries["a"] != nil || f.entries["c"] == nil || f.entries["b"] == nil {
 		t.Fatalf("fast map: %v", f.entries)
+	}
+	if len(f.bySid) != 2 || f.bySid["sid-a"] != nil {
+		t.Fatalf("fast map index after eviction: %v", f.bySid)
+	}
+}
+
+func fastFor(sid string) *fastEntry {
+	return &fastEntry{e: &tokenEntry{claims: tokenClaims{Sid: "sid-" + sid}}}
+}
+
+// A revocation drops its sessions' keys from the fast maps and leaves the others': with many
+// sessions, a logout or a rotation every second must not send every token the slow way.
+func TestFastMapDropsOnlyRevokedSessions(t *testing.T) {
+	c := newTokenCache(10)
+	f := newFastMap(10)
+	c.fastMaps = append(c.fastMaps, f)
+	f.putLocked("Bearer a1", fastFor("a"))
+	f.putLocked("bearer a1", fastFor("a")) // another spelling of the same token
+	f.putLocked("Bearer b1", fastFor("b"))
+	f.putLocked("Bearer c1", fastFor("c"))
+	c.removeSession("sid-a")
+	if f.entries["Bearer a1"] != nil || f.entries["bearer a1"] != nil || f.bySid["sid-a"] != nil {
+		t.Fatal("a revoked session stayed in the fast map")
+	}
+	if f.entries["Bearer b1"] == nil || f.entries["Bearer c1"] == nil {
+		t.Fatal("a revocation dropped other sessions from the fast map")
+	}
+	c.removeSessions([]string{"sid-b"})
+	c.forgetOlder([]string{"sid-c"}, 2, 0)
+	if len(f.entries) != 0 || len(f.bySid) != 0 {
+		t.Fatalf("fast map after the feed's revocation and change: %v %v", f.entries, f.bySid)
+	}
+	f.putLocked("Bearer d1", fastFor("d"))
+	c.removeUser("u1") // a user's sessions may be gone from the cache: everything goes
+	if len(f.entries) != 0 {
+		t.Fatal("a user's revocation left the fast map")
 	}
 }
 

@@ -82,14 +82,19 @@ func (m *Middleware) touch(token string, e *tokenEntry, host string, nowMs int64
 	if !m.cache.putUnlessRevoked(token, &ne, nowMs) {
 		return nil, false
 	}
+	m.queueTouch(e.claims.Sid, host)
+	return &ne, true
+}
+
+// queueTouch queues this instance's touch of session sid on host for the next flush.
+func (m *Middleware) queueTouch(sid, host string) {
 	t := m.b.touches
 	t.mu.Lock()
-	t.pending[e.claims.Sid+" "+host] = queuedTouch{one: touchOne{ID: e.claims.Sid, Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding}}
+	t.pending[sid+" "+host] = queuedTouch{one: touchOne{ID: sid, Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding}}
 	t.mu.Unlock()
 	if atomic.LoadInt32(&t.running) == 0 && atomic.CompareAndSwapInt32(&t.running, 0, 1) {
 		go m.b.runToucher()
 	}
-	return &ne, true
 }
 
 // runToucher flushes every touchFlushEvery until nothing was queued for touchIdleRounds.

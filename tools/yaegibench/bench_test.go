@@ -60,6 +60,7 @@ func loadPlugin(b *testing.B) *interp.Interpreter {
 type fakeStore struct {
 	mu       sync.Mutex
 	sessions map[string]map[string]interface{}
+	created  int
 }
 
 func (f *fakeStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +71,8 @@ func (f *fakeStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v1/sessions" {
 		var in map[string]interface{}
 		_ = json.NewDecoder(r.Body).Decode(&in)
-		id := strings.Repeat("A", 43)
+		f.created++
+		id := fmt.Sprintf("%043d", f.created)
 		s := map[string]interface{}{"id": id, "userId": in["userId"], "host": in["host"], "audience": in["audience"],
 			"strapiJwt": in["strapiJwt"], "upstreamVersion": 1, "createdAt": now, "lastSeenAt": now,
 			"hostsLastSeen": map[string]int64{in["host"].(string): now}, "idleTimeoutMs": in["idleTimeoutMs"],
@@ -126,7 +128,7 @@ func (u upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func newMiddleware(b *testing.B, i *interp.Interpreter, storeURL string, next http.Handler) http.Handler {
+func newMiddleware(b *testing.B, i *interp.Interpreter, storeURL string, next http.Handler, settings ...string) http.Handler {
 	b.Helper()
 	fnCreate, err := i.Eval("accessproxy.CreateConfig")
 	if err != nil {
@@ -141,6 +143,9 @@ func newMiddleware(b *testing.B, i *interp.Interpreter, storeURL string, next ht
 	c.FieldByName("Secret").SetString("kP3vX9qL2mZ7wR5tY8nB4cJ6hD1sF0gA-bench")
 	c.FieldByName("StoreURL").SetString(storeURL)
 	c.FieldByName("StoreToken").SetString("st0re-T0ken-for-yaegi-bench-9f8e7d6c5b4a")
+	for k := 0; k+1 < len(settings); k += 2 {
+		c.FieldByName(settings[k]).SetString(settings[k+1])
+	}
 	out := fnNew.Call([]reflect.Value{reflect.ValueOf(context.Background()), reflect.ValueOf(next), cfg, reflect.ValueOf("bench")})
 	if !out[1].IsNil() {
 		b.Fatal(out[1].Interface())
@@ -165,23 +170,14 @@ func BenchmarkPlugin(b *testing.B) {
 	auth := "Bearer " + body["jwt"].(string)
 
 	run := func(b *testing.B, h http.Handler, withToken bool) {
-		req := httptest.NewRequest(http.MethodGet, "http://bench.localhost/api/articles?populate=*", nil)
-		w := httptest.NewRecorder()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for n := 0; n < b.N; n++ {
-			if withToken {
-				req.Header.Set("Authorization", auth)
-			}
-			h.ServeHTTP(w, req)
-		}
-		b.StopTimer()
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d %s", w.Code, w.Body.String())
-		}
+		runPath(b, h, withToken, auth, "/api/articles?populate=*")
 	}
 	b.Run("token", func(b *testing.B) { run(b, h, true) })
 	b.Run("anonymous", func(b *testing.B) { run(b, h, false) })
+	// A path the fast path leaves to serveSlow (trailing slash: normalized there): the cost of a
+	// request whose token is cached but not remembered for the fast path, such as a touch due.
+	b.Run("token-slow", func(b *testing.B) { runPath(b, h, true, auth, "/api/articles/") })
+	b.Run("token-touch-due", func(b *testing.B) { runTouchDue(b, i, store.URL) })
 
 	// Baseline: an interpreted middleware that only calls next, as a no-op plugin does.
 	noop := interp.New(interp.Options{})
@@ -201,4 +197,55 @@ func mk(next http.Handler) http.Handler { return &noop{next: next} }`)
 	}
 	nh := mk.Call([]reflect.Value{reflect.ValueOf(http.Handler(upstream{}))})[0].Interface().(http.Handler)
 	b.Run("noop-plugin", func(b *testing.B) { run(b, nh, true) })
+}
+
+func runPath(b *testing.B, h http.Handler, withToken bool, auth, path string) {
+	req := httptest.NewRequest(http.MethodGet, "http://bench.localhost"+path, nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		if withToken {
+			req.Header.Set("Authorization", auth)
+		}
+		h.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d %s", w.Code, w.Body.String())
+	}
+}
+
+// runTouchDue measures a request whose token this instance remembered but whose sliding touch is
+// due: many sessions, each logged in, then each used once after a tenth of the idle window
+// (idleTimeout 20s: a touch is due 2 s after login). Run it with -benchtime Nx, N <= 3000.
+func runTouchDue(b *testing.B, i *interp.Interpreter, storeURL string) {
+	h := newMiddleware(b, i, storeURL, upstream{jwt: strapiJWT()}, "IdleTimeout", "20s", "LoginRateLimit", "1000000/m")
+	n := b.N
+	auths := make([]string, n)
+	for k := range auths {
+		login := httptest.NewRequest(http.MethodPost, "http://bench.localhost/api/auth/local", strings.NewReader(`{"identifier":"a","password":"b"}`))
+		login.Header.Set("Content-Type", "application/json")
+		login.RemoteAddr = fmt.Sprintf("10.0.%d.%d:1234", k/250, k%250)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, login)
+		var body map[string]interface{}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body["jwt"] == nil {
+			b.Fatalf("login %d: %d %s", k, rec.Code, rec.Body.String())
+		}
+		auths[k] = "Bearer " + body["jwt"].(string)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	req := httptest.NewRequest(http.MethodGet, "http://bench.localhost/api/articles?populate=*", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k := 0; k < n; k++ {
+		req.Header.Set("Authorization", auths[k])
+		h.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d %s", w.Code, w.Body.String())
+	}
 }
