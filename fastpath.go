@@ -10,10 +10,10 @@ import (
 // valid and needs no store call and no re-check before until; from until to hardMs, only the
 // session's sliding touch is due (serveDue).
 type fastEntry struct {
-	e     *tokenEntry
-	auth  []string // e.upstreamAuth, one field closer for the hot path
-	host  string   // req.Host as sent
-	until time.Time
+	e      *tokenEntry
+	auth   []string // e.upstreamAuth, one field closer for the hot path
+	host   string   // req.Host as sent
+	until  time.Time
 	key    string // the Authorization header, this entry's key
 	token  string // its proxy token
 	h      string // requestHost(host)
