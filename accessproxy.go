@@ -52,6 +52,8 @@ type Middleware struct {
 
 	// Durations in ms for the hot path's integer compares.
 	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs, revalidateMs int64
+	// normal and remembered are the session bounds of a normal login and of a "rememberMe" one.
+	normal, remembered window
 	// useFeed: changeFeed and a cache (cacheTTL > 0): this instance follows and trusts the feed.
 	useFeed bool
 }
@@ -101,6 +103,14 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		maxLifetimeMs: s.maxLifetime.Milliseconds(),
 		revalidateMs:  s.revalidateEvery.Milliseconds(),
 		useFeed:       config.ChangeFeed && s.cacheTTL > 0,
+	}
+	m.normal = window{idleMs: m.idleMs, maxLifetimeMs: m.maxLifetimeMs, touchEveryMs: m.touchEveryMs}
+	m.remembered = m.normal
+	if s.rememberIdle > 0 {
+		m.remembered.idleMs, m.remembered.touchEveryMs = s.rememberIdle.Milliseconds(), (s.rememberIdle / 10).Milliseconds()
+	}
+	if s.rememberMaxLifetime > 0 {
+		m.remembered.maxLifetimeMs = s.rememberMaxLifetime.Milliseconds()
 	}
 	if m.extraHeaders || m.cookieMode {
 		return carefulMiddleware{m}, nil

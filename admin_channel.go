@@ -25,6 +25,16 @@ func clientIP(req *http.Request) string {
 	return host
 }
 
+// clientAddr is clientIP in canonical form, or "" when it is not an IP address (the session
+// records it at login and at each touch: the store accepts only addresses).
+func clientAddr(req *http.Request) string {
+	ip := net.ParseIP(clientIP(req))
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
+}
+
 // blocked says whether a normalized path is under one of blockedPaths.
 func (m *Middleware) blocked(p string) bool {
 	first := p

@@ -62,7 +62,7 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 		if m.cacheTTLms > 0 {
 			// Extended here now, in the store within touchFlushEvery (touches.go).
 			var ok bool
-			if e, ok = m.touch(token, e, host, nowMs); !ok {
+			if e, ok = m.touch(token, e, host, clientAddr(req), nowMs); !ok {
 				return nil, denyRevokedHere
 			}
 		} else {
@@ -94,7 +94,7 @@ func (m *Middleware) authenticate(req *http.Request, token string) (*tokenEntry,
 // touchNow extends the session in the store before the request goes on (cacheTTL 0s).
 func (m *Middleware) touchNow(req *http.Request, token string, e *tokenEntry, host string, nowMs int64) (*tokenEntry, denial) {
 	seq := m.cache.revocationSeq()
-	s, err := m.store.touchSession(req.Context(), e.claims.Sid, &touchRequest{Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding})
+	s, err := m.store.touchSession(req.Context(), e.claims.Sid, &touchRequest{Host: host, IdleTimeoutMs: m.windowOf(e.sess).idleMs, Sliding: m.s.sliding, ClientAddr: clientAddr(req)})
 	if err != nil {
 		return nil, storeFailure(err)
 	}

@@ -17,6 +17,14 @@ type settings struct {
 	touchEvery   time.Duration
 	sliding      bool
 	maxLifetime  time.Duration
+	// rememberIdle and rememberMaxLifetime replace the two for a login with "rememberMe": true
+	// (0: the same as normal).
+	rememberIdle        time.Duration
+	rememberMaxLifetime time.Duration
+	// maxSessionsPerUser caps a user's live sessions (0: no cap); sessionLimit says what a login
+	// past it does: "evictOldest" or "refuse".
+	maxSessionsPerUser int
+	sessionLimit       string
 
 	audienceField string
 	audienceCheck bool
@@ -180,6 +188,8 @@ func parseDurations(c *Config, s *settings) error {
 		{"cacheTTL", c.CacheTTL, true, &s.cacheTTL},
 		{"idleTimeout", c.IdleTimeout, false, &s.idleTimeout},
 		{"maxLifetime", c.MaxLifetime, false, &s.maxLifetime},
+		{"rememberMeIdleTimeout", orZero(c.RememberMeIdleTimeout), true, &s.rememberIdle},
+		{"rememberMeMaxLifetime", orZero(c.RememberMeMaxLifetime), true, &s.rememberMaxLifetime},
 		{"refreshTTL", c.RefreshTTL, false, &s.refreshTTL},
 		{"accessTokenTTL", accessTTL, true, &s.accessTokenTTL},
 		{"refreshReuseGrace", c.RefreshReuseGrace, true, &s.refreshReuseGrace},
@@ -204,8 +214,41 @@ func parseDurations(c *Config, s *settings) error {
 	// A sliding session is extended at most every tenth of its idle window, so a busy client
 	// costs one store write per window slice, not one per request.
 	s.touchEvery = s.idleTimeout / 10
+	return parseSessionBounds(c, s)
+}
+
+func orZero(v string) string {
+	if v == "" {
+		return "0s"
+	}
+	return v
+}
+
+// parseSessionBounds reads the per-user cap and the rememberMe windows.
+func parseSessionBounds(c *Config, s *settings) error {
+	if s.rememberIdle > 0 && s.rememberIdle < s.idleTimeout {
+		return fmt.Errorf("rememberMeIdleTimeout (%s) must not be shorter than idleTimeout (%s)", s.rememberIdle, s.idleTimeout)
+	}
+	if s.rememberMaxLifetime > 0 && s.rememberMaxLifetime < s.maxLifetime {
+		return fmt.Errorf("rememberMeMaxLifetime (%s) must not be shorter than maxLifetime (%s)", s.rememberMaxLifetime, s.maxLifetime)
+	}
+	if c.MaxSessionsPerUser < 0 || c.MaxSessionsPerUser > maxSessionCap {
+		return fmt.Errorf("maxSessionsPerUser must be 0 (no cap) to %d", maxSessionCap)
+	}
+	s.maxSessionsPerUser = c.MaxSessionsPerUser
+	switch c.SessionLimit {
+	case "", "evictOldest":
+		s.sessionLimit = "evictOldest"
+	case "refuse":
+		s.sessionLimit = "refuse"
+	default:
+		return fmt.Errorf("sessionLimit must be \"evictOldest\" or \"refuse\" (got %q)", c.SessionLimit)
+	}
 	return nil
 }
+
+// maxSessionCap is the store's own limit on maxSessions.
+const maxSessionCap = 10000
 
 // parseEdge reads the edge policy: upstream headers, the admin channel, login limits.
 func parseEdge(c *Config, s *settings) error {
@@ -369,6 +412,14 @@ type Config struct {
 	IdleTimeout string `json:"idleTimeout,omitempty"`
 	Sliding     bool   `json:"sliding,omitempty"`
 	MaxLifetime string `json:"maxLifetime,omitempty"`
+	// RememberMeIdleTimeout and RememberMeMaxLifetime apply to a login with "rememberMe": true
+	// ("": the same as idleTimeout and maxLifetime).
+	RememberMeIdleTimeout string `json:"rememberMeIdleTimeout,omitempty"`
+	RememberMeMaxLifetime string `json:"rememberMeMaxLifetime,omitempty"`
+	// MaxSessionsPerUser caps a user's live sessions (0: no cap); SessionLimit is what a login
+	// past the cap does: "evictOldest" (default) or "refuse" (409).
+	MaxSessionsPerUser int    `json:"maxSessionsPerUser,omitempty"`
+	SessionLimit       string `json:"sessionLimit,omitempty"`
 
 	AudienceField string `json:"audienceField,omitempty"`
 	AudienceCheck bool   `json:"audienceCheck,omitempty"`

@@ -24,9 +24,13 @@ func (m *Middleware) setSessionCookie(rw http.ResponseWriter, token string, sess
 	if !m.s.cookie.Enabled {
 		return
 	}
-	// The cookie lives as long as the token in it: with accessTokenTTL the browser drops it when
-	// the token expires, and the client refreshes.
-	maxAge := int(m.tokenExpiry(sess, m.clock.now()) - m.clock.now().Unix())
+	// A remembered session's cookie lives as long as the token in it (with accessTokenTTL the
+	// browser drops it when the token expires, and the client refreshes); any other is a
+	// browser-session cookie, gone when the browser closes.
+	maxAge := 0
+	if sess.RememberMe {
+		maxAge = int(m.tokenExpiry(sess, m.clock.now()) - m.clock.now().Unix())
+	}
 	// Secure is cookie.secure (default true; off only for plain-HTTP development).
 	c := &http.Cookie{Name: m.s.cookie.Name, Value: token, Path: "/", Domain: m.s.cookie.Domain, MaxAge: maxAge, //nolint:gosec // Secure follows cookie.secure (default true)
 		HttpOnly: true, Secure: m.s.cookie.Secure, SameSite: m.sameSite()}

@@ -98,8 +98,8 @@ func TestCookieModeAndCSRF(t *testing.T) {
 			cookie = c
 		}
 	}
-	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.MaxAge <= 0 {
-		t.Fatalf("cookie %+v", cookie)
+	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.MaxAge != 0 || !cookie.Expires.IsZero() {
+		t.Fatalf("cookie of a login without rememberMe (a browser-session cookie): %+v", cookie)
 	}
 	if cookie.Value != decodeMap(t, rec)["jwt"] {
 		t.Fatal("cookie must carry the proxy token")

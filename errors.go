@@ -34,6 +34,8 @@ func errorName(status int) string {
 		return "PayloadTooLargeError"
 	case http.StatusUnsupportedMediaType:
 		return "UnsupportedMediaTypeError"
+	case http.StatusConflict:
+		return "ConflictError" // koa's name for a 409, as Strapi's ctx.throw(409) answers
 	case http.StatusTooManyRequests:
 		return "RateLimitError"
 	case http.StatusServiceUnavailable:

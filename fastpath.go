@@ -60,9 +60,10 @@ func (m *Middleware) serveDue(rw http.ResponseWriter, req *http.Request, f *fast
 		m.serveSlow(rw, req)
 		return
 	}
-	m.queueTouch(f.e.claims.Sid, f.h)
+	w := m.windowOf(f.e.sess)
+	m.queueTouch(f.e.claims.Sid, f.h, w.idleMs, clientAddr(req))
 	nf := *f
-	nf.until = time.UnixMilli(m.clock.systemMs(earlier(nowMs+m.touchEveryMs, f.hardMs)))
+	nf.until = time.UnixMilli(m.clock.systemMs(earlier(nowMs+w.touchEveryMs, f.hardMs)))
 	// Only in place of f: a revocation since f was read has removed it, and must stay so.
 	m.fastMu.Lock()
 	if m.fastEntries[f.key] == f {

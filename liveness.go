@@ -3,19 +3,34 @@ package accessproxy
 // Liveness: one definition of when a session stops being alive on a host and when it is next
 // extended, used by the full checks (authenticate) and by the fast path (remember) alike.
 
+// window is an instance's bounds for a session: its idle window, its lifetime, and how often a
+// sliding session is extended (a tenth of the idle window).
+type window struct {
+	idleMs, maxLifetimeMs, touchEveryMs int64
+}
+
+// windowOf is the bounds that apply to s: a "rememberMe" login's, or the normal ones.
+func (m *Middleware) windowOf(s *storeSession) *window {
+	if s.RememberMe {
+		return &m.remembered
+	}
+	return &m.normal
+}
+
 // aliveUntil is when the session stops being alive for this instance on host: the store's own
 // expiry, the absolute cap, this instance's maxLifetime, and its idle window on host (sliding:
 // from the host's last use, or the session's if the host has none; fixed: from login).
 func (m *Middleware) aliveUntil(s *storeSession, host string) int64 {
-	until := earlier(earlier(s.ExpiresAt, s.AbsoluteExpiresAt), s.CreatedAt+m.maxLifetimeMs)
+	w := m.windowOf(s)
+	until := earlier(earlier(s.ExpiresAt, s.AbsoluteExpiresAt), s.CreatedAt+w.maxLifetimeMs)
 	if !m.s.sliding {
-		return earlier(until, s.CreatedAt+m.idleMs)
+		return earlier(until, s.CreatedAt+w.idleMs)
 	}
 	last, ok := s.HostsLastSeen[host]
 	if !ok {
 		last = s.LastSeenAt
 	}
-	return earlier(until, last+m.idleMs)
+	return earlier(until, last+w.idleMs)
 }
 
 func (m *Middleware) alive(s *storeSession, host string, nowMs int64) bool {
@@ -30,13 +45,14 @@ func (m *Middleware) touchAt(s *storeSession, host string) int64 {
 	if !ok {
 		return 0
 	}
-	at := last + m.touchEveryMs
+	w := m.windowOf(s)
+	at := last + w.touchEveryMs
 	if m.s.sliding {
 		// Lagging: expiresAt < min(now+idle, absolute) - touchEvery.
-		if s.ExpiresAt < s.AbsoluteExpiresAt-m.touchEveryMs {
-			at = earlier(at, s.ExpiresAt-m.idleMs+m.touchEveryMs+1)
+		if s.ExpiresAt < s.AbsoluteExpiresAt-w.touchEveryMs {
+			at = earlier(at, s.ExpiresAt-w.idleMs+w.touchEveryMs+1)
 		}
-	} else if s.ExpiresAt < earlier(s.CreatedAt+m.idleMs, s.AbsoluteExpiresAt)-m.touchEveryMs {
+	} else if s.ExpiresAt < earlier(s.CreatedAt+w.idleMs, s.AbsoluteExpiresAt)-w.touchEveryMs {
 		return 0
 	}
 	return at

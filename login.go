@@ -60,7 +60,7 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 	}
 	status, sess := m.serveLogin(rw, req, loginOptions{
 		wantRefresh: m.wantsRefresh(body), refreshCookie: asksRefreshCookie(req),
-		deviceID: deviceID, deviceName: deviceName(req),
+		deviceID: deviceID, deviceName: deviceName(req), clientAddr: clientAddr(req), rememberMe: asksRememberMe(body),
 		endOthers: m.s.revokeOnPasswordChange && (p == r.changePassword || p == r.resetPassword),
 	})
 	m.limits.record(req.Context(), identifier, status)
@@ -78,9 +78,18 @@ type loginOptions struct {
 	refreshCookie bool // the client asked for Strapi's cookie form (x-strapi-refresh-cookie)
 	deviceID      string
 	deviceName    string
+	clientAddr    string // the client's address (clientIP), kept on the session
+	rememberMe    bool   // the body's "rememberMe": true: the rememberMe windows and a lasting cookie
 	// endOthers: a password was changed or reset: every earlier session of the user ends before
 	// the new one is made (revokeOnPasswordChange).
 	endOthers bool
+}
+
+// asksRememberMe: the login body's rememberMe is true (JSON true, or "true" in a form). Strapi
+// itself ignores the field.
+func asksRememberMe(body map[string]interface{}) bool {
+	v := body["rememberMe"]
+	return v == true || v == "true"
 }
 
 // serveLogin lets Strapi answer a login request, then replaces the Strapi JWT in its answer with

@@ -70,7 +70,11 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 	if up.exp > 0 && strapiRefresh == "" {
 		capMs = up.exp * 1000
 	}
-	absMs := capAt(nowMs+m.maxLifetimeMs, capMs)
+	w := &m.normal
+	if opt.rememberMe {
+		w = &m.remembered
+	}
+	absMs := capAt(nowMs+w.maxLifetimeMs, capMs)
 	if absMs <= nowMs+1000 {
 		return swapped{}, http.StatusBadGateway, "Login response with an expired token"
 	}
@@ -82,9 +86,14 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 		DeviceName:        opt.deviceName,
 		StrapiJwt:         strapiJWT,
 		StrapiRefresh:     strapiRefresh,
-		IdleTimeoutMs:     m.idleMs,
+		IdleTimeoutMs:     w.idleMs,
 		Sliding:           m.s.sliding,
 		AbsoluteExpiresAt: absMs,
+		ClientAddr:        opt.clientAddr,
+		RememberMe:        opt.rememberMe,
+	}
+	if m.s.maxSessionsPerUser > 0 {
+		create.MaxSessions, create.SessionLimit = m.s.maxSessionsPerUser, m.s.sessionLimit
 	}
 	refresh := ""
 	if wantRefresh {
@@ -104,9 +113,18 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 		m.cache.removeUser(up.userID)
 		m.auditReason("password_sessions_ended", req, up.userID, "", strconv.Itoa(out.Deleted)+" session(s) ended by the password change")
 	}
-	sess, err := m.store.createSession(req.Context(), create)
+	sess, evicted, err := m.store.createSession(req.Context(), create)
+	if errors.Is(err, errSessionLimit) {
+		m.auditReason("session_limit", req, up.userID, "", "login refused: "+strconv.Itoa(m.s.maxSessionsPerUser)+" session(s) already, sessionLimit refuse")
+		return swapped{}, http.StatusConflict, "Too many active sessions for this account: log out of another device first"
+	}
 	if err != nil {
 		return swapped{}, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
+	}
+	if len(evicted) > 0 {
+		// Ended on this Traefik now; on the others through the change feed.
+		m.cache.removeSessions(evicted)
+		m.auditReason("session_evicted", req, up.userID, sess.ID, strconv.Itoa(len(evicted))+" least recently used session(s) ended by maxSessionsPerUser")
 	}
 	token, err := m.issueToken(sess, now)
 	if err != nil {

@@ -31,6 +31,11 @@ type sessionView struct {
 	CreatedAt    string  `json:"createdAt"`
 	LastSeenAt   string  `json:"lastSeenAt"`
 	ExpiresAt    string  `json:"expiresAt"`
+	// LoginAddr and LastAddr: the client's address at login and at the last touch ("": unknown).
+	LoginAddr  string            `json:"loginAddr"`
+	LastAddr   string            `json:"lastAddr"`
+	Hosts      map[string]string `json:"hosts"` // each host used, and when last
+	RememberMe bool              `json:"rememberMe"`
 }
 
 type sessionsResponse struct {
@@ -189,6 +194,10 @@ func newSessionView(s *storeSession, current string) sessionView {
 		ID: s.ID, DeviceName: s.DeviceName, Current: s.ID == current,
 		LoginAt: isoMs(s.CreatedAt), LastActiveAt: isoMs(s.LastSeenAt),
 		Host: s.Host, CreatedAt: isoMs(s.CreatedAt), LastSeenAt: isoMs(s.LastSeenAt), ExpiresAt: isoMs(s.ExpiresAt),
+		LoginAddr: s.LoginAddr, LastAddr: s.LastAddr, Hosts: map[string]string{}, RememberMe: s.RememberMe,
+	}
+	for h, at := range s.HostsLastSeen {
+		v.Hosts[h] = isoMs(at)
 	}
 	if s.DeviceID != "" {
 		d := s.DeviceID

@@ -19,6 +19,7 @@ var (
 	errStoreNotFound    = errors.New("not found in the session store")
 	errStoreConflict    = errors.New("conflicting update in the session store")
 	errRefreshReused    = errors.New("refresh token reused")
+	errSessionLimit     = errors.New("the account has its maximum number of sessions")
 	errStoreUnavailable = errors.New("session store unavailable")
 )
 
@@ -45,6 +46,11 @@ type storeSession struct {
 	AbsoluteExpiresAt int64            `json:"absoluteExpiresAt"`
 	// RevalidatedAt is when the user was last re-read from Strapi (0: not since login).
 	RevalidatedAt int64 `json:"revalidatedAt,omitempty"`
+	// LoginAddr and LastAddr are the client's address at login and at the last touch ("": unknown).
+	LoginAddr string `json:"loginAddr"`
+	LastAddr  string `json:"lastAddr"`
+	// RememberMe: the login asked to be remembered (the instance's rememberMe windows apply).
+	RememberMe bool `json:"rememberMe"`
 }
 
 type sessionEnvelope struct {
@@ -68,12 +74,22 @@ type createSessionRequest struct {
 	Sliding           bool         `json:"sliding"`
 	AbsoluteExpiresAt int64        `json:"absoluteExpiresAt"`
 	Refresh           *refreshSeed `json:"refresh,omitempty"`
+	ClientAddr        string       `json:"clientAddr,omitempty"`
+	RememberMe        bool         `json:"rememberMe,omitempty"`
+	MaxSessions       int          `json:"maxSessions,omitempty"`
+	SessionLimit      string       `json:"sessionLimit,omitempty"`
+}
+
+type createSessionResponse struct {
+	Session *storeSession `json:"session"`
+	Evicted []string      `json:"evicted"`
 }
 
 type touchRequest struct {
 	Host          string `json:"host"`
 	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
 	Sliding       bool   `json:"sliding"`
+	ClientAddr    string `json:"clientAddr,omitempty"`
 }
 
 type storeError struct {
@@ -170,6 +186,8 @@ func (c *storeClient) doErr(ctx context.Context, method, path string, in, out in
 		return errStoreNotFound
 	case resp.StatusCode == http.StatusConflict && se.Error.Code == "refresh_reused":
 		return errRefreshReused
+	case resp.StatusCode == http.StatusConflict && se.Error.Code == "session_limit":
+		return errSessionLimit
 	case resp.StatusCode == http.StatusConflict:
 		return errStoreConflict
 	}
@@ -187,8 +205,17 @@ func (c *storeClient) sessionCall(ctx context.Context, method, path string, in i
 	return env.Session, nil
 }
 
-func (c *storeClient) createSession(ctx context.Context, in *createSessionRequest) (*storeSession, error) {
-	return c.sessionCall(ctx, http.MethodPost, "/v1/sessions", in)
+// createSession creates a session and says which sessions of the user the cap ended for it
+// (maxSessions with evictOldest); errSessionLimit: the cap refused it.
+func (c *storeClient) createSession(ctx context.Context, in *createSessionRequest) (*storeSession, []string, error) {
+	var out createSessionResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/sessions", in, &out); err != nil {
+		return nil, nil, err
+	}
+	if out.Session == nil || out.Session.ID == "" {
+		return nil, nil, fmt.Errorf("%w: answer without a session", errStoreUnavailable)
+	}
+	return out.Session, out.Evicted, nil
 }
 
 func (c *storeClient) getSession(ctx context.Context, id string) (*storeSession, error) {
@@ -259,6 +286,8 @@ type rotateRequest struct {
 	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
 	// ReuseGraceMs: a token spent at most this long ago still rotates (0: never).
 	ReuseGraceMs int64 `json:"reuseGraceMs"`
+	// ClientAddr: the new session's login address ("": the family's).
+	ClientAddr string `json:"clientAddr,omitempty"`
 }
 
 type rotateResponse struct {

@@ -156,6 +156,36 @@ func (f *fakeStore) newSession(userID, host string, aud []string, jwt, family st
 	return s
 }
 
+// applyCap is the store's per-user cap (under f.mu): at maxSessions, refuse, or end the least
+// recently used sessions (and their families) and say which.
+func (f *fakeStore) applyCap(userID string, maxSessions int, limit string, now int64) (evicted []string, refused bool) {
+	if maxSessions <= 0 {
+		return []string{}, false
+	}
+	var live []*storeSession
+	for _, s := range f.sessions {
+		if s.UserID == userID && now < s.ExpiresAt && now < s.AbsoluteExpiresAt {
+			live = append(live, s)
+		}
+	}
+	if len(live) < maxSessions {
+		return []string{}, false
+	}
+	if limit == "refuse" {
+		return nil, true
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].LastSeenAt < live[j].LastSeenAt })
+	evicted = []string{}
+	for _, s := range live[:len(live)-maxSessions+1] {
+		delete(f.sessions, s.ID)
+		evicted = append(evicted, s.ID)
+		if s.FamilyID != "" {
+			evicted = append(evicted, f.revokeFamily(s.FamilyID)...)
+		}
+	}
+	return evicted, false
+}
+
 func (f *fakeStore) revokeFamily(id string) []string {
 	var ids []string
 	for sid, s := range f.sessions {
@@ -218,6 +248,11 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			replyError(w, http.StatusBadRequest, "bad_request")
 			return
 		}
+		evicted, refused := f.applyCap(in.UserID, in.MaxSessions, in.SessionLimit, now)
+		if refused {
+			replyError(w, http.StatusConflict, "session_limit")
+			return
+		}
 		family := ""
 		if in.Refresh != nil {
 			family = newID()
@@ -227,10 +262,11 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 		s := f.newSession(in.UserID, in.Host, in.Audience, in.StrapiJwt, family, in.IdleTimeoutMs, in.Sliding, in.AbsoluteExpiresAt, now)
 		s.StrapiRefresh = in.StrapiRefresh
 		s.DeviceID, s.DeviceName = in.DeviceID, in.DeviceName
+		s.LoginAddr, s.LastAddr, s.RememberMe = in.ClientAddr, in.ClientAddr, in.RememberMe
 		if in.Refresh != nil {
 			f.tokens[in.Refresh.TokenHash] = &fakeRefresh{family: family, session: s.ID}
 		}
-		reply(w, http.StatusCreated, sessionEnvelope{Session: s})
+		reply(w, http.StatusCreated, createSessionResponse{Session: s, Evicted: evicted})
 	case r.Method == http.MethodPost && path == "/v1/refresh":
 		f.calls["refresh"]++
 		var in rotateRequest
@@ -284,6 +320,9 @@ func (f *fakeStore) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			f.touched++
 			t := applyTouch(s, one.Host, one.IdleTimeoutMs, one.Sliding, now)
+			if one.ClientAddr != "" {
+				t.LastAddr = one.ClientAddr
+			}
 			f.sessions[one.ID] = t
 			c := *t
 			c.StrapiJwt, c.StrapiRefresh = "", ""

@@ -28,6 +28,7 @@ type touchOne struct {
 	Host          string `json:"host"`
 	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
 	Sliding       bool   `json:"sliding"`
+	ClientAddr    string `json:"clientAddr,omitempty"`
 }
 
 // queuedTouch is a touch and how often sending it failed (kept out of touchOne: Yaegi's struct
@@ -76,21 +77,23 @@ func applyTouch(s *storeSession, host string, idleMs int64, sliding bool, nowMs 
 }
 
 // touch extends e on host in memory and queues the store's touch. It returns the entry to use.
-func (m *Middleware) touch(token string, e *tokenEntry, host string, nowMs int64) (*tokenEntry, bool) {
+func (m *Middleware) touch(token string, e *tokenEntry, host, addr string, nowMs int64) (*tokenEntry, bool) {
 	ne := *e
-	ne.sess = applyTouch(e.sess, host, m.idleMs, m.s.sliding, nowMs)
+	idleMs := m.windowOf(e.sess).idleMs
+	ne.sess = applyTouch(e.sess, host, idleMs, m.s.sliding, nowMs)
 	if !m.cache.putUnlessRevoked(token, &ne, nowMs) {
 		return nil, false
 	}
-	m.queueTouch(e.claims.Sid, host)
+	m.queueTouch(e.claims.Sid, host, idleMs, addr)
 	return &ne, true
 }
 
-// queueTouch queues this instance's touch of session sid on host for the next flush.
-func (m *Middleware) queueTouch(sid, host string) {
+// queueTouch queues this instance's touch of session sid on host (from client address addr) for
+// the next flush.
+func (m *Middleware) queueTouch(sid, host string, idleMs int64, addr string) {
 	t := m.b.touches
 	t.mu.Lock()
-	t.pending[sid+" "+host] = queuedTouch{one: touchOne{ID: sid, Host: host, IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding}}
+	t.pending[sid+" "+host] = queuedTouch{one: touchOne{ID: sid, Host: host, IdleTimeoutMs: idleMs, Sliding: m.s.sliding, ClientAddr: addr}}
 	t.mu.Unlock()
 	if atomic.LoadInt32(&t.running) == 0 && atomic.CompareAndSwapInt32(&t.running, 0, 1) {
 		go m.b.runToucher()
