@@ -491,6 +491,7 @@ func CreateConfig() *Config {
 		IdleTimeout:   "30m",
 		Sliding:       true,
 		MaxLifetime:   "720h",
+		SessionLimit:  "evictOldest",
 		AudienceField: "audience",
 		AudienceCheck: true,
 		APIPrefix:     "/api",
