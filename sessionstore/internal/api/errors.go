@@ -19,6 +19,7 @@ var (
 	errNoRoute      = &apiError{http.StatusNotFound, "not_found", "no such endpoint"}
 	errConflict     = &apiError{http.StatusConflict, "conflict", "version or key conflict: re-read and retry"}
 	errReused       = &apiError{http.StatusConflict, "refresh_reused", "refresh token already used: its family has been revoked"}
+	errSessionLimit = &apiError{http.StatusConflict, "session_limit", "This account already has the maximum number of sessions"}
 	errTooLarge     = &apiError{http.StatusRequestEntityTooLarge, "too_large", "request body exceeds 64 KiB"}
 	errUnavailable  = &apiError{http.StatusServiceUnavailable, "unavailable", "storage unavailable"}
 	errInternal     = &apiError{http.StatusInternalServerError, "internal", "internal error"}

@@ -20,10 +20,13 @@ type Metrics struct {
 	SessionsRevoked prometheus.Counter // removed by a delete or a refresh-reuse revocation
 	RefreshReused   prometheus.Counter
 	RefreshGrace    prometheus.Counter
-	SweepErrors     prometheus.Counter
-	ChangesRecorded prometheus.Counter // change-feed records written by this process
-	ChangesTrimmed  prometheus.Counter // change-feed records removed by the sweeper's retention
-	FeedWaiters     prometheus.Gauge   // GET /v1/changes long-polls waiting now
+	SessionsEvicted prometheus.Counter // live sessions a create's per-user cap revoked
+	// SessionLimitRefused counts creates refused at the cap (sessionLimit "refuse").
+	SessionLimitRefused prometheus.Counter
+	SweepErrors         prometheus.Counter
+	ChangesRecorded     prometheus.Counter // change-feed records written by this process
+	ChangesTrimmed      prometheus.Counter // change-feed records removed by the sweeper's retention
+	FeedWaiters         prometheus.Gauge   // GET /v1/changes long-polls waiting now
 }
 
 // NewMetrics registers the collectors on reg, including a gauge of stored sessions read from b
@@ -45,13 +48,19 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 			Name: "sessionstore_sessions_expired_total", Help: "Expired sessions removed by the sweeper.",
 		}),
 		SessionsRevoked: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sessionstore_sessions_revoked_total", Help: "Live sessions revoked (deletes and refresh-token reuse).",
+			Name: "sessionstore_sessions_revoked_total", Help: "Live sessions revoked (deletes, refresh-token reuse and session-cap evictions).",
 		}),
 		RefreshReused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionstore_refresh_reuse_total", Help: "Spent refresh tokens presented again (each revokes its family).",
 		}),
 		RefreshGrace: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionstore_refresh_grace_total", Help: "Spent refresh tokens presented again within the request's reuse grace (each rotated, nothing revoked).",
+		}),
+		SessionsEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_sessions_evicted_total", Help: "Live sessions revoked by a login at its user's session cap (evictOldest; also counted as revoked).",
+		}),
+		SessionLimitRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionstore_session_limit_refused_total", Help: "Logins refused at their user's session cap (sessionLimit refuse).",
 		}),
 		SweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionstore_sweep_errors_total", Help: "Sweeper runs that failed.",
@@ -78,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer, b store.Backend) *Metrics {
 		return float64(n)
 	})
 	reg.MustRegister(m.requests, m.duration, m.SessionsCreated, m.SessionsExpired, m.SessionsRevoked,
-		m.RefreshReused, m.RefreshGrace, m.SweepErrors, m.ChangesRecorded, m.ChangesTrimmed, m.FeedWaiters, stored,
+		m.RefreshReused, m.RefreshGrace, m.SessionsEvicted, m.SessionLimitRefused, m.SweepErrors, m.ChangesRecorded, m.ChangesTrimmed, m.FeedWaiters, stored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -15,6 +15,7 @@ type refreshRequest struct {
 	Sliding       bool   `json:"sliding"`
 	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
 	ReuseGraceMs  int64  `json:"reuseGraceMs"` // 0: none; see store.RotationOutcome
+	ClientAddr    string `json:"clientAddr"`   // optional: the new session's login address ("": the family's)
 }
 
 func (q *refreshRequest) validate() *apiError {
@@ -31,6 +32,8 @@ func (q *refreshRequest) validate() *apiError {
 		return badRequest("maxLifetimeMs must be > 0")
 	case q.ReuseGraceMs < 0 || q.ReuseGraceMs > store.MaxReuseGraceMs:
 		return badRequest("reuseGraceMs: 0 (no grace) to 300000")
+	case !okAddr(q.ClientAddr):
+		return badRequest(badClientAddr)
 	}
 	return nil
 }
@@ -44,6 +47,7 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 		return 0, err
 	}
 	now, id := s.nowMs(), newID()
+	addr, _ := clientAddr(q.ClientAddr)
 	var jwt, refresh string // the family's secrets, kept for the response
 	res, err := s.backend.RotateRefresh(r.Context(), store.Rotation{
 		TokenHash: q.TokenHash, NewTokenHash: q.NewTokenHash, Now: now, ReuseGraceMs: q.ReuseGraceMs,
@@ -55,7 +59,7 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 			if refresh, err = s.sealer.Open(f.Refresh, f.ID); err != nil {
 				return nil, err
 			}
-			sess := f.MintSession(store.Mint{ID: id, Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, MaxLifetimeMs: q.MaxLifetimeMs, Now: now})
+			sess := f.MintSession(store.Mint{ID: id, Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, MaxLifetimeMs: q.MaxLifetimeMs, ClientAddr: addr, Now: now})
 			sess.JWT, sess.Refresh = s.sealer.Seal(jwt, id), s.sealer.Seal(refresh, id)
 			return sess, nil
 		},

@@ -165,6 +165,8 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 		return errConflict
 	case errors.Is(err, store.ErrReused):
 		return errReused
+	case errors.Is(err, store.ErrSessionLimit):
+		return errSessionLimit
 	case errors.Is(err, store.ErrUnavailable):
 		s.log.Warn("store unavailable", "route", r.Pattern, "err", err)
 		return errUnavailable

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -19,6 +20,12 @@ type createRequest struct {
 	Sliding           bool           `json:"sliding"`
 	AbsoluteExpiresAt int64          `json:"absoluteExpiresAt"`
 	Refresh           *createRefresh `json:"refresh"`
+	ClientAddr        string         `json:"clientAddr"` // optional, "" = unknown
+	RememberMe        bool           `json:"rememberMe"` // optional; stored for the plugins, nothing else
+	// MaxSessions caps the user's live sessions (0 = no cap); SessionLimit is what a login at the
+	// cap does: "evictOldest" ("" too) or "refuse". See store.PlanEviction.
+	MaxSessions  int    `json:"maxSessions"`
+	SessionLimit string `json:"sessionLimit"`
 }
 
 type createRefresh struct {
@@ -38,6 +45,12 @@ func (q *createRequest) validate(now int64) *apiError {
 		return badRequest("deviceId: at most 255 bytes of UTF-8 text without control characters")
 	case !validDeviceText(string(q.DeviceName)):
 		return badRequest("deviceName: at most 255 bytes of UTF-8 text without control characters")
+	case !okAddr(q.ClientAddr):
+		return badRequest(badClientAddr)
+	case q.MaxSessions < 0 || q.MaxSessions > store.MaxSessionsCap:
+		return badRequest("maxSessions: 0 (no cap) to 10000")
+	case q.SessionLimit != "" && q.SessionLimit != limitEvictOldest && q.SessionLimit != limitRefuse:
+		return badRequest(`sessionLimit: "evictOldest" (the default) or "refuse"`)
 	case q.StrapiJWT == "":
 		return badRequest("strapiJwt is required")
 	case !validDuration(q.IdleTimeoutMs):
@@ -52,6 +65,12 @@ func (q *createRequest) validate(now int64) *apiError {
 	return nil
 }
 
+// What a login at the cap does (createRequest.SessionLimit).
+const (
+	limitEvictOldest = "evictOldest"
+	limitRefuse      = "refuse"
+)
+
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any) {
 	var q createRequest
 	if err := decode(w, r, &q); err != nil {
@@ -61,9 +80,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	if err := q.validate(now); err != nil {
 		return 0, err
 	}
+	addr, _ := clientAddr(q.ClientAddr)
 	sess := &store.Session{
 		ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
 		DeviceID: string(q.DeviceID), DeviceName: string(q.DeviceName),
+		LoginAddr: addr, LastAddr: addr, RememberMe: q.RememberMe,
 		UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
 		IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
 		ExpiresAt: store.FirstExpiry(now, q.IdleTimeoutMs, q.AbsoluteExpiresAt), AbsoluteExpiresAt: q.AbsoluteExpiresAt,
@@ -73,16 +94,26 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	var tok *store.RefreshToken
 	if q.Refresh != nil {
 		fam = &store.Family{ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
-			DeviceID: sess.DeviceID, DeviceName: sess.DeviceName, CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
+			DeviceID: sess.DeviceID, DeviceName: sess.DeviceName, LoginAddr: addr, RememberMe: q.RememberMe,
+			CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
 		fam.JWT, fam.Refresh = s.sealer.Seal(q.StrapiJWT, fam.ID), s.sealer.Seal(q.StrapiRefresh, fam.ID)
 		tok = &store.RefreshToken{Hash: q.Refresh.TokenHash, FamilyID: fam.ID, UserID: q.UserID, SessionID: sess.ID, ExpiresAt: q.Refresh.ExpiresAt}
 		sess.FamilyID = fam.ID
 	}
-	if err := s.backend.CreateSession(r.Context(), sess, fam, tok); err != nil {
+	lim := store.Limit{Max: q.MaxSessions, Refuse: q.SessionLimit == limitRefuse}
+	evicted, err := s.backend.CreateSession(r.Context(), sess, fam, tok, lim)
+	// An eviction is recorded also when the insert after it failed (mongo has no transactions).
+	s.recorded(store.RevokedChange(evicted, now))
+	s.metrics.SessionsEvicted.Add(float64(evicted.Live))
+	s.metrics.SessionsRevoked.Add(float64(evicted.Live))
+	if errors.Is(err, store.ErrSessionLimit) {
+		s.metrics.SessionLimitRefused.Inc()
+	}
+	if err != nil {
 		return 0, s.storeError(r, err)
 	}
 	s.metrics.SessionsCreated.Inc()
-	return http.StatusCreated, SessionBody{withSecrets(sess, q.StrapiJWT, q.StrapiRefresh)}
+	return http.StatusCreated, CreatedBody{withSecrets(sess, q.StrapiJWT, q.StrapiRefresh), evicted.Sorted().SessionIDs}
 }
 
 // reveal decrypts the session's secrets for a response.
@@ -122,6 +153,7 @@ type touchRequest struct {
 	Host          string `json:"host"`
 	IdleTimeoutMs int64  `json:"idleTimeoutMs"`
 	Sliding       bool   `json:"sliding"`
+	ClientAddr    string `json:"clientAddr"` // optional: the session's lastAddr becomes it
 }
 
 func (s *Server) touchSession(w http.ResponseWriter, r *http.Request) (int, any) {
@@ -147,12 +179,16 @@ func (q *touchRequest) validate() string {
 		return "host: 1-253 chars, lower-case host without port"
 	case q.Sliding && !validDuration(q.IdleTimeoutMs), q.IdleTimeoutMs < 0 || q.IdleTimeoutMs > maxDurationMs:
 		return "idleTimeoutMs must be > 0 when sliding"
+	case !okAddr(q.ClientAddr):
+		return badClientAddr
 	}
 	return ""
 }
 
+// touch is the validated request as the store applies it.
 func (q *touchRequest) touch(now int64) store.Touch {
-	return store.Touch{Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, Now: now}
+	addr, _ := clientAddr(q.ClientAddr)
+	return store.Touch{Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, ClientAddr: addr, Now: now}
 }
 
 // Limits of POST /v1/touches.

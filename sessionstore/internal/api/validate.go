@@ -83,6 +83,27 @@ func validAudience(a []string) bool {
 	return true
 }
 
+// clientAddr checks a client address field (create, touch, rotate): "" (not given) or a textual
+// IPv4 or IPv6 address without a zone. It returns the canonical form (netip's: "2001:db8::1" for
+// "2001:DB8:0::1"), so that one address is always stored alike.
+func clientAddr(s string) (string, bool) {
+	if s == "" {
+		return "", true
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil || ip.Zone() != "" {
+		return "", false
+	}
+	return ip.String(), true
+}
+
+func okAddr(s string) bool {
+	_, ok := clientAddr(s)
+	return ok
+}
+
+const badClientAddr = "clientAddr: \"\" or an IPv4/IPv6 address without a zone"
+
 // validDeviceText: a deviceId or deviceName, "" (none) or at most 255 bytes of valid UTF-8
 // without control characters (U+0000–U+001F, U+007F).
 func validDeviceText(s string) bool {

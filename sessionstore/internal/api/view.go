@@ -12,6 +12,9 @@ type Session struct {
 	Audience          []string         `json:"audience"`
 	DeviceID          string           `json:"deviceId"`   // "" when the login named no device
 	DeviceName        string           `json:"deviceName"` // "" when none
+	LoginAddr         string           `json:"loginAddr"`  // client address at login, "" = unknown
+	LastAddr          string           `json:"lastAddr"`   // at the last touch that named one, "" = unknown
+	RememberMe        bool             `json:"rememberMe"`
 	StrapiJWT         *string          `json:"strapiJwt,omitempty"`
 	StrapiRefresh     *string          `json:"strapiRefresh,omitempty"`
 	UpstreamVersion   int64            `json:"upstreamVersion"`
@@ -28,6 +31,13 @@ type Session struct {
 // SessionBody is {"session": …}.
 type SessionBody struct {
 	Session *Session `json:"session"`
+}
+
+// CreatedBody answers a create: the session and the sessions the user's cap evicted (every
+// session record the eviction removed, sorted; [] when none), so the plugin drops them at once.
+type CreatedBody struct {
+	Session *Session `json:"session"`
+	Evicted []string `json:"evicted"`
 }
 
 // SessionsBody is {"sessions": […]}.
@@ -95,7 +105,8 @@ func NewSessionView(s *store.Session) *Session {
 	}
 	return &Session{
 		ID: s.ID, UserID: s.UserID, FamilyID: s.FamilyID, Host: s.Host, Audience: aud,
-		DeviceID: s.DeviceID, DeviceName: s.DeviceName, UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
+		DeviceID: s.DeviceID, DeviceName: s.DeviceName, LoginAddr: s.LoginAddr, LastAddr: s.LastAddr, RememberMe: s.RememberMe,
+		UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
 		HostsLastSeen: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
 		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevalidatedAt: s.RevalidatedAt,
 	}

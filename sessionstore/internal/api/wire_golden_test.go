@@ -18,6 +18,7 @@ var wireDir = filepath.Join("..", "..", "..", "testdata", "wire")
 // wireTypes maps each fixture to the type the store reads (requests) or writes (responses) it with.
 var wireTypes = map[string]func() any{
 	"create_session_request.json":  func() any { return new(createRequest) },
+	"create_session_response.json": func() any { return new(CreatedBody) },
 	"session_response.json":        func() any { return new(SessionBody) },
 	"sessions_response.json":       func() any { return new(SessionsBody) },
 	"touch_request.json":           func() any { return new(touchRequest) },

@@ -11,7 +11,8 @@ import "errors"
 // Change kinds.
 const (
 	// ChangeRevoked: the sessions were removed (a logout, a family revocation, a device logout, a
-	// refresh rotation replacing its session, a refresh-token reuse revoking its family).
+	// refresh rotation replacing its session, a refresh-token reuse revoking its family, a
+	// create evicting the least recently used sessions of a user at its cap).
 	ChangeRevoked = "revoked"
 	// ChangeChanged: the sessions were changed in place (SetUser: audience and revalidation;
 	// SetUpstream: upstream credentials); a plugin re-reads them when next used.
@@ -45,7 +46,8 @@ type ChangePage struct {
 // cached cannot be wrong in its cache. A change that names no session is not recorded, except a
 // ChangeUser (a logout everywhere reaches every cache even when the store held nothing).
 
-// RevokedChange is the change of a revocation (DeleteSession, DeleteDeviceSessions, a reuse);
+// RevokedChange is the change of a revocation (DeleteSession, DeleteDeviceSessions, a reuse, a
+// create's eviction);
 // ok is false when it removed no session record.
 func RevokedChange(rev Revocation, at int64) (c Change, ok bool) {
 	rev = rev.Sorted()

@@ -65,19 +65,22 @@ type Mint struct {
 	Host          string
 	IdleTimeoutMs int64
 	Sliding       bool
-	MaxLifetimeMs int64 // the new session's cap, from now (never past the family's expiry)
+	MaxLifetimeMs int64  // the new session's cap, from now (never past the family's expiry)
+	ClientAddr    string // the rotating client's address ("" = not given: the family's login address)
 	Now           int64
 }
 
-// MintSession builds the session a rotation issues from f: the family's user, audience, device and
-// revalidation time (a rotation is no re-read of the user), a fresh upstream version, a cap of
-// MaxLifetimeMs from now that never passes the family's expiry, and a first idle window under it.
-// The secrets are left to the caller, who seals them under the new id.
+// MintSession builds the session a rotation issues from f: the family's user, audience, device,
+// rememberMe and revalidation time (a rotation is no re-read of the user), the rotating client's
+// address (else the family's login address) as its login and last address, a fresh upstream
+// version, a cap of MaxLifetimeMs from now that never passes the family's expiry, and a first idle
+// window under it. The secrets are left to the caller, who seals them under the new id.
 func (f *Family) MintSession(m Mint) *Session {
 	abs := min(m.Now+m.MaxLifetimeMs, f.ExpiresAt)
+	addr := cmp.Or(m.ClientAddr, f.LoginAddr)
 	return &Session{
 		ID: m.ID, UserID: f.UserID, FamilyID: f.ID, Host: m.Host, Audience: slices.Clone(f.Audience),
-		DeviceID: f.DeviceID, DeviceName: f.DeviceName,
+		DeviceID: f.DeviceID, DeviceName: f.DeviceName, LoginAddr: addr, LastAddr: addr, RememberMe: f.RememberMe,
 		UpstreamVersion: 1, CreatedAt: m.Now, LastSeenAt: m.Now, HostsLastSeen: map[string]int64{m.Host: m.Now},
 		IdleTimeoutMs: m.IdleTimeoutMs, Sliding: m.Sliding,
 		ExpiresAt: FirstExpiry(m.Now, m.IdleTimeoutMs, abs), AbsoluteExpiresAt: abs,

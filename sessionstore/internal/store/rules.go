@@ -14,11 +14,14 @@ func (s *Session) Live(now int64) bool {
 	return now < s.ExpiresAt && now < s.AbsoluteExpiresAt
 }
 
-// ApplyTouch records a use from t.Host at t.Now and, when sliding, extends ExpiresAt to
-// now+IdleTimeoutMs. The expiry never moves backwards (another host may have a longer window)
-// and never passes AbsoluteExpiresAt.
+// ApplyTouch records a use from t.Host at t.Now (and from t.ClientAddr, when given) and, when
+// sliding, extends ExpiresAt to now+IdleTimeoutMs. The expiry never moves backwards (another host
+// may have a longer window) and never passes AbsoluteExpiresAt.
 func (s *Session) ApplyTouch(t Touch) {
 	s.LastSeenAt = t.Now
+	if t.ClientAddr != "" {
+		s.LastAddr = t.ClientAddr
+	}
 	if s.HostsLastSeen == nil {
 		s.HostsLastSeen = make(map[string]int64, 1)
 	}

@@ -21,6 +21,8 @@ var (
 	ErrReused = errors.New("refresh token reused")
 	// ErrUnavailable: the backend is closed or cannot be reached; the caller may retry later.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrSessionLimit: a create with Limit.Refuse found the user at the cap; nothing was written.
+	ErrSessionLimit = errors.New("session limit reached")
 )
 
 // Session is one login. JWT and Refresh are sealed (opaque to the backend).
@@ -45,6 +47,11 @@ type Session struct {
 	// RevalidatedAt is when the user was last re-read from Strapi (0: not since login). A session
 	// minted by a rotation starts with its family's.
 	RevalidatedAt int64
+	// LoginAddr is the client address of the login (a rotation's session: the rotating client's,
+	// else its family's), never changed; LastAddr the last one a touch named. "" = unknown.
+	LoginAddr, LastAddr string
+	// RememberMe is the login's choice, kept for every plugin instance; a rotation's session has its family's.
+	RememberMe bool
 }
 
 // Family is the chain of refresh tokens issued from one login. It keeps its own sealed copy of the
@@ -56,6 +63,8 @@ type Family struct {
 	Audience   []string
 	DeviceID   string // the login's device ("" for none), given to every session the family mints
 	DeviceName string
+	LoginAddr  string // the login's client address ("" = unknown), for sessions minted without one
+	RememberMe bool   // the login's, given to every session the family mints
 	JWT        []byte
 	Refresh    []byte
 	CreatedAt  int64
@@ -88,7 +97,16 @@ type Touch struct {
 	Host          string
 	IdleTimeoutMs int64
 	Sliding       bool
+	ClientAddr    string // the client's address, "" = not given (LastAddr stays)
 	Now           int64
+}
+
+// Limit is the per-user session cap a create applies; see PlanEviction.
+type Limit struct {
+	// Max bounds the user's live sessions (any host) once the new one exists; 0 = no cap.
+	Max int
+	// Refuse: at the cap, answer ErrSessionLimit instead of evicting the least recently used.
+	Refuse bool
 }
 
 // Upstream replaces a session's upstream credentials if its UpstreamVersion equals ExpectVersion.
@@ -171,20 +189,29 @@ type SweepResult struct {
 // Backend is a storage engine. Every method is safe for concurrent use, and every method that
 // changes more than one record does so atomically. A method that revokes returns a Revocation
 // naming exactly the session records it removed (callers drop those from their caches); one that
-// answers ErrNotFound or ErrConflict has changed nothing.
+// answers ErrNotFound, ErrConflict or ErrSessionLimit has changed nothing.
 //
 // The change feed (changes.go): DeleteSession, DeleteUserSessions, DeleteDeviceSessions,
-// RotateRefresh, SetUser and SetUpstream record the Change that RevokedChange, UserChange,
-// RotationChange or SessionChange makes of their outcome (when it is to be recorded), with the
-// next sequence number, in the same atomic step as the state change: a reader of Changes never
-// sees the state change without its record, nor a record before everything with a lower number
-// (bolt: the same transaction, a sequence of the bucket). A backend without transactions (mongo)
-// writes the record right after the state change, under the lock the operation holds, and
-// documents what it guarantees. No other method records anything (touches, creates, sweeps).
+// RotateRefresh, SetUser, SetUpstream and a CreateSession that evicts record the Change that
+// RevokedChange, UserChange, RotationChange or SessionChange makes of their outcome (when it is
+// to be recorded), with the next sequence number, in the same atomic step as the state change: a
+// reader of Changes never sees the state change without its record, nor a record before
+// everything with a lower number (bolt: the same transaction, a sequence of the bucket). A backend
+// without transactions (mongo) writes the record right after the state change, under the lock the
+// operation holds, and documents what it guarantees. No other method records anything (touches,
+// creates that evict nothing, sweeps).
 type Backend interface {
 	// CreateSession stores s and, when f is not nil, the family f and its first token t.
-	// ErrConflict if any of the ids or the token hash exists.
-	CreateSession(ctx context.Context, s *Session, f *Family, t *RefreshToken) error
+	// ErrConflict if any of the ids or the token hash exists. With lim.Max > 0 it first applies
+	// the cap to the user's sessions live at s.CreatedAt, as PlanEviction decides, in the same
+	// atomic step (bolt: the transaction; without transactions: under a lock per user that every
+	// capped create of the user takes, on every replica): ErrSessionLimit and nothing written, or
+	// the evicted sessions revoked each with its family exactly as DeleteSession with WithFamily
+	// (recorded in the change feed as one RevokedChange), then s stored. The Revocation names
+	// what the eviction removed (empty, never nil SessionIDs, when nothing); with an error it is
+	// empty, except on a backend without transactions whose insert failed after its eviction
+	// (then it names what went, which stays gone and recorded).
+	CreateSession(ctx context.Context, s *Session, f *Family, t *RefreshToken, lim Limit) (Revocation, error)
 	// GetSession returns a live session or ErrNotFound.
 	GetSession(ctx context.Context, id string, now int64) (*Session, error)
 	// TouchSession applies Session.ApplyTouch atomically and returns the result.

@@ -52,13 +52,13 @@ func TestReopenKeepsData(t *testing.T) {
 	const now = int64(1_700_000_000_000)
 	sess := &store.Session{ID: storetest.NewID(), UserID: "1", Host: "h", JWT: []byte{1, 2, 3},
 		HostsLastSeen: map[string]int64{"h": now}, IdleTimeoutMs: 1000, Sliding: true, ExpiresAt: now + 1000, AbsoluteExpiresAt: now + 1000}
-	if err := s.CreateSession(t.Context(), sess, nil, nil); err != nil {
+	if _, err := s.CreateSession(t.Context(), sess, nil, nil, store.Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateSession(t.Context(), sess, nil, nil); err == nil {
+	if _, err := s.CreateSession(t.Context(), sess, nil, nil, store.Limit{}); err == nil {
 		t.Fatal("write after Close succeeded")
 	}
 	ro, err := Open(path, Options{ReadOnly: true})
@@ -90,10 +90,10 @@ func TestCorruptRecord(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a", "b"}, DeviceID: "d-1", DeviceName: "Ana’s phone",
-		JWT: []byte("j"), CreatedAt: 5, ExpiresAt: -1, RevalidatedAt: 7}
+		LoginAddr: "2001:db8::1", RememberMe: true, JWT: []byte("j"), CreatedAt: 5, ExpiresAt: -1, RevalidatedAt: 7}
 	gf, err := decodeFamily(encodeFamily(f))
 	if err != nil || gf.ID != "f" || len(gf.Audience) != 2 || string(gf.JWT) != "j" || gf.Refresh != nil || gf.ExpiresAt != -1 || gf.RevalidatedAt != 7 ||
-		gf.DeviceID != "d-1" || gf.DeviceName != "Ana’s phone" {
+		gf.DeviceID != "d-1" || gf.DeviceName != "Ana’s phone" || gf.LoginAddr != "2001:db8::1" || !gf.RememberMe {
 		t.Fatalf("family: %+v %v", gf, err)
 	}
 	tok := &store.RefreshToken{Hash: "h", FamilyID: "f", UserID: "u", SessionID: "s", ExpiresAt: 9, Spent: true, SpentAt: 1_700_000_000_123}
@@ -101,7 +101,8 @@ func TestCodecRoundTrip(t *testing.T) {
 	if err != nil || *gt != *tok {
 		t.Fatalf("token: %+v %v", gt, err)
 	}
-	sess := &store.Session{ID: "s", UserID: "u", Host: "h", DeviceID: "d-1", DeviceName: "Ana’s phone", HostsLastSeen: map[string]int64{}, RevalidatedAt: 3}
+	sess := &store.Session{ID: "s", UserID: "u", Host: "h", DeviceID: "d-1", DeviceName: "Ana’s phone", LoginAddr: "192.0.2.1", LastAddr: "2001:db8::1",
+		RememberMe: true, HostsLastSeen: map[string]int64{}, RevalidatedAt: 3}
 	gs, err := decodeSession(encodeSession(sess))
 	if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
 		t.Fatalf("session: %+v %v", gs, err)
@@ -111,7 +112,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Fatalf("decodeToken(%x) accepted", b)
 		}
 	}
-	for _, b := range [][]byte{{familyV3 + 1}, append(encodeFamily(f), 0)} {
+	for _, b := range [][]byte{{familyV4 + 1}, append(encodeFamily(f), 0)} {
 		if _, err := decodeFamily(b); err == nil {
 			t.Fatalf("decodeFamily(%x) accepted", b)
 		}
@@ -119,9 +120,10 @@ func TestCodecRoundTrip(t *testing.T) {
 }
 
 // TestCodecReadsOlderVersions: records written before revalidatedAt, the token's userId, the
-// device and the spend time existed still decode, with those fields zero. An older record is the
-// newest encoding of zero values for the fields added since, cut off (each zero field, a varint 0
-// or an empty string, is one 0x00 byte), under the older version byte.
+// device, the spend time, the addresses and rememberMe existed still decode, with those fields
+// zero. An older record is the newest encoding of zero values for the fields added since, cut off
+// (each zero field, a varint 0, an empty string or false, is one 0x00 byte), under the older
+// version byte.
 func TestCodecReadsOlderVersions(t *testing.T) {
 	older := func(newest []byte, version byte, cut int) []byte {
 		t.Helper()
@@ -138,7 +140,7 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	for _, v := range []struct {
 		version byte
 		cut     int
-	}{{sessionV1, 3}, {sessionV2, 2}} {
+	}{{sessionV1, 6}, {sessionV2, 5}, {sessionV3, 3}} {
 		gs, err := decodeSession(older(encodeSession(sess), v.version, v.cut))
 		if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
 			t.Fatalf("v%d session: %+v %v", v.version, gs, err)
@@ -146,16 +148,21 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	}
 	checked := *sess
 	checked.RevalidatedAt = 9
-	v2 := older(encodeSession(&checked), sessionV2, 2)
+	v2 := older(encodeSession(&checked), sessionV2, 5)
 	if gs, err := decodeSession(v2); err != nil || gs.RevalidatedAt != 9 || gs.DeviceID != "" {
 		t.Fatalf("v2 session with revalidatedAt: %+v %v", gs, err)
+	}
+	checked.DeviceID, checked.DeviceName = "d-1", "Ana’s phone"
+	if gs, err := decodeSession(older(encodeSession(&checked), sessionV3, 3)); err != nil || gs.DeviceName != "Ana’s phone" ||
+		gs.LoginAddr != "" || gs.LastAddr != "" || gs.RememberMe {
+		t.Fatalf("v3 session with a device: %+v %v", gs, err)
 	}
 
 	f := &store.Family{ID: "f", UserID: "u", Host: "h", Audience: []string{"a"}, CreatedAt: 1, ExpiresAt: 2}
 	for _, v := range []struct {
 		version byte
 		cut     int
-	}{{familyV1, 3}, {familyV2, 2}} {
+	}{{familyV1, 5}, {familyV2, 4}, {familyV3, 2}} {
 		if gf, err := decodeFamily(older(encodeFamily(f), v.version, v.cut)); err != nil || fmt.Sprintf("%+v", *gf) != fmt.Sprintf("%+v", *f) {
 			t.Fatalf("v%d family: %+v %v", v.version, gf, err)
 		}
@@ -172,7 +179,7 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	}
 
 	// An older version byte with the newer fields still there is corrupt, and so is a newer version.
-	for _, b := range [][]byte{{sessionV3 + 1}, append([]byte{sessionV2}, encodeSession(sess)[1:]...), append(older(encodeSession(sess), sessionV1, 3), 0)} {
+	for _, b := range [][]byte{{sessionV4 + 1}, append([]byte{sessionV3}, encodeSession(sess)[1:]...), append(older(encodeSession(sess), sessionV1, 6), 0)} {
 		if _, err := decodeSession(b); err == nil {
 			t.Fatalf("decodeSession(%x) accepted", b)
 		}
@@ -194,7 +201,7 @@ func TestUpgradeIndexesTokensBySession(t *testing.T) {
 	f := &store.Family{ID: storetest.NewID(), UserID: "1", Host: "h", CreatedAt: now, ExpiresAt: now + 60_000}
 	sess.FamilyID = f.ID
 	tok := &store.RefreshToken{Hash: storetest.NewHash(), FamilyID: f.ID, SessionID: sess.ID, ExpiresAt: f.ExpiresAt}
-	if err := s.CreateSession(t.Context(), sess, f, tok); err != nil {
+	if _, err := s.CreateSession(t.Context(), sess, f, tok, store.Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	next := &store.Session{}

@@ -16,9 +16,11 @@ const (
 	sessionV1 byte = 1
 	sessionV2 byte = 2 // + revalidatedAt
 	sessionV3 byte = 3 // + deviceId, deviceName
+	sessionV4 byte = 4 // + loginAddr, lastAddr, rememberMe
 	familyV1  byte = 1
 	familyV2  byte = 2 // + revalidatedAt
 	familyV3  byte = 3 // + deviceId, deviceName
+	familyV4  byte = 4 // + loginAddr, rememberMe
 	tokenV1   byte = 1
 	tokenV2   byte = 2 // + userId
 	tokenV3   byte = 3 // + spentAt
@@ -150,8 +152,8 @@ func (d *decoder) done() error {
 }
 
 func encodeSession(s *store.Session) []byte {
-	b := make([]byte, 0, 160+len(s.JWT)+len(s.Refresh)+len(s.DeviceID)+len(s.DeviceName)+32*len(s.HostsLastSeen))
-	b = append(b, sessionV3)
+	b := make([]byte, 0, 160+len(s.JWT)+len(s.Refresh)+len(s.DeviceID)+len(s.DeviceName)+len(s.LoginAddr)+len(s.LastAddr)+32*len(s.HostsLastSeen))
+	b = append(b, sessionV4)
 	b = appendString(b, s.ID)
 	b = appendString(b, s.UserID)
 	b = appendString(b, s.FamilyID)
@@ -179,12 +181,15 @@ func encodeSession(s *store.Session) []byte {
 	}
 	b = binary.AppendVarint(b, s.RevalidatedAt)
 	b = appendString(b, s.DeviceID)
-	return appendString(b, s.DeviceName)
+	b = appendString(b, s.DeviceName)
+	b = appendString(b, s.LoginAddr)
+	b = appendString(b, s.LastAddr)
+	return appendBool(b, s.RememberMe)
 }
 
 func decodeSession(b []byte) (*store.Session, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(sessionV3)
+	v := d.versionUpTo(sessionV4)
 	s := &store.Session{
 		ID:                d.string(),
 		UserID:            d.string(),
@@ -217,6 +222,9 @@ func decodeSession(b []byte) (*store.Session, error) {
 	if v >= sessionV3 {
 		s.DeviceID, s.DeviceName = d.string(), d.string()
 	}
+	if v >= sessionV4 {
+		s.LoginAddr, s.LastAddr, s.RememberMe = d.string(), d.string(), d.bool()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -224,8 +232,8 @@ func decodeSession(b []byte) (*store.Session, error) {
 }
 
 func encodeFamily(f *store.Family) []byte {
-	b := make([]byte, 0, 128+len(f.JWT)+len(f.Refresh)+len(f.DeviceID)+len(f.DeviceName))
-	b = append(b, familyV3)
+	b := make([]byte, 0, 128+len(f.JWT)+len(f.Refresh)+len(f.DeviceID)+len(f.DeviceName)+len(f.LoginAddr))
+	b = append(b, familyV4)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
 	b = appendString(b, f.Host)
@@ -236,12 +244,14 @@ func encodeFamily(f *store.Family) []byte {
 	b = binary.AppendVarint(b, f.ExpiresAt)
 	b = binary.AppendVarint(b, f.RevalidatedAt)
 	b = appendString(b, f.DeviceID)
-	return appendString(b, f.DeviceName)
+	b = appendString(b, f.DeviceName)
+	b = appendString(b, f.LoginAddr)
+	return appendBool(b, f.RememberMe)
 }
 
 func decodeFamily(b []byte) (*store.Family, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(familyV3)
+	v := d.versionUpTo(familyV4)
 	f := &store.Family{
 		ID:        d.string(),
 		UserID:    d.string(),
@@ -257,6 +267,9 @@ func decodeFamily(b []byte) (*store.Family, error) {
 	}
 	if v >= familyV3 {
 		f.DeviceID, f.DeviceName = d.string(), d.string()
+	}
+	if v >= familyV4 {
+		f.LoginAddr, f.RememberMe = d.string(), d.bool()
 	}
 	if err := d.done(); err != nil {
 		return nil, err

@@ -88,15 +88,22 @@ func removeSessionByID(tx *bbolt.Tx, id string, now int64) (removed, live bool, 
 	return true, s.Live(now), removeSession(tx, s)
 }
 
-// CreateSession stores the session and, optionally, its family and first refresh token.
-func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken) error {
-	var conflict bool
+// CreateSession stores the session and, optionally, its family and first refresh token, after
+// applying the user's session cap (evict.go) in the same transaction.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken, lim store.Limit) (store.Revocation, error) {
+	var rev store.Revocation
+	var outcome error
 	err := s.w.update(func(tx *bbolt.Tx) error {
-		conflict = tx.Bucket(bSessions).Get([]byte(sess.ID)) != nil ||
+		rev, outcome = store.Revocation{}, nil
+		if tx.Bucket(bSessions).Get([]byte(sess.ID)) != nil ||
 			(f != nil && tx.Bucket(bFamilies).Get([]byte(f.ID)) != nil) ||
-			(t != nil && tx.Bucket(bTokens).Get([]byte(t.Hash)) != nil)
-		if conflict {
+			(t != nil && tx.Bucket(bTokens).Get([]byte(t.Hash)) != nil) {
+			outcome = store.ErrConflict
 			return nil
+		}
+		var err error
+		if rev, outcome, err = applyLimit(tx, sess.UserID, lim, sess.CreatedAt); err != nil || outcome != nil {
+			return err // a refusal writes nothing
 		}
 		if f != nil {
 			if err := insertFamily(tx, f); err != nil {
@@ -110,10 +117,13 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store
 		}
 		return insertSession(tx, sess)
 	})
-	if err == nil && conflict {
-		return store.ErrConflict
+	if err != nil {
+		return store.Revocation{}, err
 	}
-	return err
+	if outcome != nil {
+		return store.Revocation{}, outcome
+	}
+	return rev.Sorted(), nil
 }
 
 // GetSession reads a live session.

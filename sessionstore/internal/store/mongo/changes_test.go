@@ -22,7 +22,7 @@ func TestChangesWithoutTransactions(t *testing.T) {
 	sess := &store.Session{ID: storetest.NewID(), UserID: "12", Host: "a.localhost", JWT: []byte("j"),
 		HostsLastSeen: map[string]int64{"a.localhost": now}, IdleTimeoutMs: 600_000, Sliding: true,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now + 600_000, AbsoluteExpiresAt: now + 600_000}
-	if err := s.CreateSession(ctx, sess, nil, nil); err != nil {
+	if _, err := s.CreateSession(ctx, sess, nil, nil, store.Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	setUser := func() {

@@ -30,6 +30,9 @@ type sessionDoc struct {
 	RevalidatedAt     int64            `bson:"revalidatedAt,omitempty"` // absent in older documents: 0
 	DeviceID          string           `bson:"deviceId,omitempty"`      // absent: no device (older documents too)
 	DeviceName        string           `bson:"deviceName,omitempty"`
+	LoginAddr         string           `bson:"loginAddr,omitempty"` // absent: unknown (older documents too)
+	LastAddr          string           `bson:"lastAddr,omitempty"`
+	RememberMe        bool             `bson:"rememberMe,omitempty"` // absent: false
 }
 
 type familyDoc struct {
@@ -44,6 +47,8 @@ type familyDoc struct {
 	RevalidatedAt int64         `bson:"revalidatedAt,omitempty"`
 	DeviceID      string        `bson:"deviceId,omitempty"`
 	DeviceName    string        `bson:"deviceName,omitempty"`
+	LoginAddr     string        `bson:"loginAddr,omitempty"`
+	RememberMe    bool          `bson:"rememberMe,omitempty"`
 }
 
 type tokenDoc struct {
@@ -81,6 +86,7 @@ func toSessionDoc(s *store.Session) *sessionDoc {
 		LastSeenAt: s.LastSeenAt, Hosts: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
 		ExpiresAt: bson.DateTime(s.ExpiresAt), AbsoluteExpiresAt: bson.DateTime(s.AbsoluteExpiresAt),
 		RevalidatedAt: s.RevalidatedAt, DeviceID: s.DeviceID, DeviceName: s.DeviceName,
+		LoginAddr: s.LoginAddr, LastAddr: s.LastAddr, RememberMe: s.RememberMe,
 	}
 }
 
@@ -98,19 +104,20 @@ func (d *sessionDoc) session() *store.Session {
 		CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, HostsLastSeen: hosts, IdleTimeoutMs: d.IdleTimeoutMs,
 		Sliding: d.Sliding, ExpiresAt: int64(d.ExpiresAt), AbsoluteExpiresAt: int64(d.AbsoluteExpiresAt),
 		RevalidatedAt: d.RevalidatedAt, DeviceID: d.DeviceID, DeviceName: d.DeviceName,
+		LoginAddr: d.LoginAddr, LastAddr: d.LastAddr, RememberMe: d.RememberMe,
 	}
 }
 
 func toFamilyDoc(f *store.Family) *familyDoc {
 	return &familyDoc{ID: f.ID, UserID: f.UserID, Host: f.Host, Audience: f.Audience, JWT: f.JWT,
 		Refresh: f.Refresh, CreatedAt: f.CreatedAt, ExpiresAt: bson.DateTime(f.ExpiresAt), RevalidatedAt: f.RevalidatedAt,
-		DeviceID: f.DeviceID, DeviceName: f.DeviceName}
+		DeviceID: f.DeviceID, DeviceName: f.DeviceName, LoginAddr: f.LoginAddr, RememberMe: f.RememberMe}
 }
 
 func (d *familyDoc) family() *store.Family {
 	return &store.Family{ID: d.ID, UserID: d.UserID, Host: d.Host, Audience: d.Audience, JWT: bytesOrNil(d.JWT),
 		Refresh: bytesOrNil(d.Refresh), CreatedAt: d.CreatedAt, ExpiresAt: int64(d.ExpiresAt), RevalidatedAt: d.RevalidatedAt,
-		DeviceID: d.DeviceID, DeviceName: d.DeviceName}
+		DeviceID: d.DeviceID, DeviceName: d.DeviceName, LoginAddr: d.LoginAddr, RememberMe: d.RememberMe}
 }
 
 func toTokenDoc(t *store.RefreshToken) *tokenDoc {

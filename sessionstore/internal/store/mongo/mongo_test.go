@@ -55,6 +55,16 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Backend { return openTest(t, uri, Options{}) })
 }
 
+// TestReplicas: two stores on one database, as replicas behind a load balancer (each with its own
+// in-process lock queue: only the database locks serialise them).
+func TestReplicas(t *testing.T) {
+	uri := ferret.SharedURI(t)
+	storetest.RunReplicas(t, func(t *testing.T) (store.Backend, store.Backend) {
+		db := ferret.DBName("r")
+		return openTest(t, uri, Options{Database: db}), openTest(t, uri, Options{Database: db})
+	})
+}
+
 // A client value is only ever a typed value in a filter: operator-looking user ids, session ids,
 // counter keys and hosts are matched and stored literally.
 func TestOperatorLookingValuesAreLiteral(t *testing.T) {
@@ -70,7 +80,7 @@ func TestOperatorLookingValuesAreLiteral(t *testing.T) {
 	victim := mk("12", "a.localhost")
 	odd := mk(`{"$ne":""}`, "$where.x%2E")
 	for _, sess := range []*store.Session{victim, odd} {
-		if err := s.CreateSession(ctx, sess, nil, nil); err != nil {
+		if _, err := s.CreateSession(ctx, sess, nil, nil, store.Limit{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -213,7 +223,7 @@ func TestRecoversAfterDatabaseRestart(t *testing.T) {
 			CreatedAt: now, LastSeenAt: now, ExpiresAt: now + 60_000, AbsoluteExpiresAt: now + 3_600_000}
 	}
 	before := mk()
-	if err := s.CreateSession(ctx, before, nil, nil); err != nil {
+	if _, err := s.CreateSession(ctx, before, nil, nil, store.Limit{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -252,7 +262,7 @@ func TestRecoversAfterDatabaseRestart(t *testing.T) {
 	// Down: every kind of call fails with ErrUnavailable, each within its timeout.
 	for _, call := range []func() error{
 		func() error { _, err := s.GetSession(ctx, before.ID, now); return err },
-		func() error { return s.CreateSession(ctx, mk(), nil, nil) },
+		func() error { _, err := s.CreateSession(ctx, mk(), nil, nil, store.Limit{}); return err },
 		func() error { _, err := s.IncrCounter(ctx, "k", 1000, 1, now); return err },
 		func() error { return s.Ping(ctx) },
 	} {
@@ -282,7 +292,7 @@ func TestRecoversAfterDatabaseRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	after := mk()
-	if err := s.CreateSession(ctx, after, nil, nil); err != nil {
+	if _, err := s.CreateSession(ctx, after, nil, nil, store.Limit{}); err != nil {
 		t.Fatalf("create after restart: %v", err)
 	}
 	if c, err := s.IncrCounter(ctx, "k2", 1000, 1, now); err != nil || c.Count != 1 {

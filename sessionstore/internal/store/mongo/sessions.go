@@ -85,11 +85,29 @@ func (s *Store) loadLiveSession(ctx context.Context, id string, now int64) (*sto
 	return sess, nil
 }
 
-// CreateSession inserts token, family, then session; the unique _id of each makes a duplicate a
+// CreateSession applies the user's session cap (evict.go), then inserts the records (insertLogin).
+// Without a cap it takes no lock: there is nothing to count.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken, lim store.Limit) (store.Revocation, error) {
+	if lim.Max <= 0 {
+		return store.Revocation{UserID: sess.UserID}.Sorted(), s.insertLogin(ctx, sess, f, t)
+	}
+	var rev store.Revocation
+	err := s.withLock(ctx, userLock(sess.UserID), func() error {
+		var err error
+		if rev, err = s.applyLimit(ctx, sess, t, lim); err != nil {
+			return err
+		}
+		return s.insertLogin(ctx, sess, f, t)
+	})
+	// With an error, rev is what an eviction removed before the insert failed (else empty).
+	return rev.Sorted(), err
+}
+
+// insertLogin inserts token, family, then session; the unique _id of each makes a duplicate a
 // conflict. Without transactions, a conflict removes what this call inserted before; a crash in
 // between leaves an orphan token/family that no client knows (nothing was acknowledged), which
 // expires and is swept.
-func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken) error {
+func (s *Store) insertLogin(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken) error {
 	var undo []func()
 	fail := func(err error) error {
 		for _, u := range slices.Backward(undo) {
@@ -137,11 +155,15 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.Touch) (*st
 			return err
 		}
 		sess.ApplyTouch(t)
-		matched, err := s.set(ctx, s.sessions, id, bson.D{
+		fields := bson.D{
 			{Key: "lastSeenAt", Value: sess.LastSeenAt},
 			{Key: "hosts", Value: toSessionDoc(sess).Hosts},
 			{Key: "expiresAt", Value: bson.DateTime(sess.ExpiresAt)},
-		})
+		}
+		if t.ClientAddr != "" {
+			fields = append(fields, bson.E{Key: "lastAddr", Value: sess.LastAddr})
+		}
+		matched, err := s.set(ctx, s.sessions, id, fields)
 		if err == nil && !matched { // deleted meanwhile
 			sess = nil
 		}

@@ -52,6 +52,12 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"ChangesTrim", testChangesTrim},
 		{"ChangesConcurrent", testChangesConcurrent},
 		{"TouchMany", testTouchMany},
+		{"LimitEvict", testLimitEvict},
+		{"LimitRefuse", testLimitRefuse},
+		{"LimitConcurrent", testLimitConcurrent},
+		{"Addresses", testAddresses},
+		{"RememberMe", testRememberMe},
+		{"DeleteUserEndsEveryFamily", testDeleteUserEndsEveryFamily},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,16 +103,22 @@ func newSession(user string, now, idle, abs int64) *store.Session {
 // withFamily gives s a family (expiring at famExp) and a first token, as a create with refresh does.
 func withFamily(s *store.Session, famExp int64) (*store.Family, *store.RefreshToken) {
 	f := &store.Family{ID: NewID(), UserID: s.UserID, Host: s.Host, Audience: s.Audience, DeviceID: s.DeviceID, DeviceName: s.DeviceName,
-		JWT: []byte("family-jwt"), Refresh: []byte("family-refresh"), CreatedAt: s.CreatedAt, ExpiresAt: famExp}
+		LoginAddr: s.LoginAddr, RememberMe: s.RememberMe, JWT: []byte("family-jwt"), Refresh: []byte("family-refresh"), CreatedAt: s.CreatedAt, ExpiresAt: famExp}
 	s.FamilyID = f.ID
 	return f, &store.RefreshToken{Hash: NewHash(), FamilyID: f.ID, UserID: s.UserID, SessionID: s.ID, ExpiresAt: famExp}
 }
 
 func mustCreate(t *testing.T, b store.Backend, s *store.Session, f *store.Family, tok *store.RefreshToken) {
 	t.Helper()
-	if err := b.CreateSession(ctx, s, f, tok); err != nil {
+	if err := create(b, s, f, tok); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
+}
+
+// create is an uncapped CreateSession.
+func create(b store.Backend, s *store.Session, f *store.Family, tok *store.RefreshToken) error {
+	_, err := b.CreateSession(ctx, s, f, tok, store.Limit{})
+	return err
 }
 
 func mustGet(t *testing.T, b store.Backend, id string, now int64) *store.Session {
@@ -141,13 +153,17 @@ func equalSession(t *testing.T, got, want *store.Session) {
 }
 
 // rebuild is the NewSession a rotation uses in these tests: the family's data under a new id, as
-// the API builds it.
+// the API builds it (store.Family.MintSession, the family's secrets as they are).
 func rebuild(id string, now, idle int64) func(f *store.Family) (*store.Session, error) {
+	return mint(id, now, idle, "")
+}
+
+// mint is rebuild for a rotating client at addr ("" = not given).
+func mint(id string, now, idle int64, addr string) func(f *store.Family) (*store.Session, error) {
 	return func(f *store.Family) (*store.Session, error) {
-		s := newSession(f.UserID, now, idle, f.ExpiresAt)
-		s.ID, s.FamilyID, s.JWT, s.Refresh = id, f.ID, f.JWT, f.Refresh
-		s.Audience, s.RevalidatedAt = slices.Clone(f.Audience), f.RevalidatedAt
-		s.DeviceID, s.DeviceName = f.DeviceID, f.DeviceName
+		s := f.MintSession(store.Mint{ID: id, Host: "a.localhost", IdleTimeoutMs: idle, Sliding: true,
+			MaxLifetimeMs: f.ExpiresAt - now, ClientAddr: addr, Now: now})
+		s.JWT, s.Refresh = f.JWT, f.Refresh
 		return s, nil
 	}
 }
@@ -188,7 +204,7 @@ func testCreateGet(t *testing.T, b store.Backend) {
 
 	dup := newSession("13", t0, 1000, t0+60_000)
 	dup.ID = s.ID
-	wantErr(t, "duplicate id", b.CreateSession(ctx, dup, nil, nil), store.ErrConflict)
+	wantErr(t, "duplicate id", create(b, dup, nil, nil), store.ErrConflict)
 	equalSession(t, mustGet(t, b, s.ID, t0), s)
 
 	// With a family: a duplicate token hash is a conflict and stores nothing.
@@ -198,7 +214,7 @@ func testCreateGet(t *testing.T, b store.Backend) {
 	s3 := newSession("12", t0, 1000, t0+60_000)
 	f3, tok3 := withFamily(s3, t0+120_000)
 	tok3.Hash = tok.Hash
-	wantErr(t, "duplicate token", b.CreateSession(ctx, s3, f3, tok3), store.ErrConflict)
+	wantErr(t, "duplicate token", create(b, s3, f3, tok3), store.ErrConflict)
 	_, err = b.GetSession(ctx, s3.ID, t0)
 	wantErr(t, "session of failed create", err, store.ErrNotFound)
 	wantCount(t, b, 2)
@@ -1165,7 +1181,7 @@ func testConcurrentMixed(t *testing.T, b store.Backend) {
 			user := fmt.Sprintf("w%d", w)
 			for i := range each {
 				s := newSession(user, t0, 10_000, t0+60_000)
-				if err := b.CreateSession(ctx, s, nil, nil); err != nil {
+				if err := create(b, s, nil, nil); err != nil {
 					t.Error(err)
 					return
 				}
