@@ -124,25 +124,30 @@ func printJSON(w io.Writer, v any) int {
 
 func printTable(w io.Writer, list []*api.Session) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tDEVICE\tDEVICE NAME\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
+	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tDEVICE\tDEVICE NAME\tLOGIN ADDR\tLAST ADDR\tREMEMBER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
 	for _, s := range list {
-		refresh := "no"
-		if s.FamilyID != "" {
-			refresh = "yes"
-		}
+		refresh, remember := yesNo(s.FamilyID != ""), yesNo(s.RememberMe)
 		hosts := make([]string, 0, len(s.HostsLastSeen))
 		for h := range s.HostsLastSeen {
 			hosts = append(hosts, h)
 		}
 		slices.Sort(hosts)
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, orDash(s.DeviceID), orDash(s.DeviceName), s.Host,
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, orDash(s.DeviceID), orDash(s.DeviceName),
+			orDash(s.LoginAddr), orDash(s.LastAddr), remember, s.Host,
 			ts(s.CreatedAt), ts(s.LastSeenAt), ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","))
 	}
 	_ = tw.Flush()
 	_, _ = fmt.Fprintf(w, "%d session(s)\n", len(list))
 }
 
-// orDash shows "" (no device) as "-", so that the columns stay aligned.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// orDash shows "" (no device, no address) as "-", so that the columns stay aligned.
 func orDash(s string) string {
 	if s == "" {
 		return "-"

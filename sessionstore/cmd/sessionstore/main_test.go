@@ -385,7 +385,7 @@ func TestAdminCLI(t *testing.T) {
 	b := srv.create("42", jwtMarker, "")
 	c := srv.create("43", jwtMarker, "")
 	status, raw := srv.call("POST", "/v1/sessions", map[string]any{"userId": "44", "host": "a.localhost", "audience": []string{},
-		"strapiJwt": jwtMarker, "deviceId": "5b0f7e3c-9d2a", "deviceName": "Firefox on macOS",
+		"strapiJwt": jwtMarker, "deviceId": "5b0f7e3c-9d2a", "deviceName": "Firefox on macOS", "clientAddr": "2001:db8::7", "rememberMe": true,
 		"idleTimeoutMs": 3_600_000, "sliding": true, "absoluteExpiresAt": time.Now().Add(2 * time.Hour).UnixMilli()})
 	if status != 201 {
 		t.Fatalf("create with a device = %d %s", status, raw)
@@ -401,12 +401,13 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatalf("list via server = %d\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = runCLI(t, nil, "sessions", "list", "--user", "44", "--server", srv.url, "--token", testToken)
-	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 || !strings.Contains(lines[0], "USER  DEVICE         DEVICE NAME       HOST") ||
-		!strings.Contains(lines[1], "44    5b0f7e3c-9d2a  Firefox on macOS  a.localhost") {
+	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 ||
+		!strings.Contains(lines[0], "USER  DEVICE         DEVICE NAME       LOGIN ADDR   LAST ADDR    REMEMBER  HOST") ||
+		!strings.Contains(lines[1], "44    5b0f7e3c-9d2a  Firefox on macOS  2001:db8::7  2001:db8::7  yes       a.localhost") {
 		t.Fatalf("list of a device's session = %d\n%s%s", code, out, stderr)
 	}
 	code, out, _ = runCLI(t, nil, "sessions", "list", "--user", "42", "--server", srv.url, "--token", testToken)
-	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 || !strings.Contains(lines[1], "42    -       -            a.localhost") {
+	if lines := strings.Split(out, "\n"); code != 0 || len(lines) < 2 || !strings.Contains(lines[1], "42    -       -            -           -          no        a.localhost") {
 		t.Fatalf("list without a device = %d\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, nil, "sessions", "revoke", "--session", a.ID, "--server", srv.url, "--token", testToken, "--json")
@@ -433,7 +434,8 @@ func TestAdminCLI(t *testing.T) {
 	}
 	code, out, stderr = runCLI(t, []string{"SESSIONSTORE_BOLT_PATH=" + path}, "sessions", "list", "--user", "44", "--json")
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Sessions) != 1 ||
-		list.Sessions[0]["deviceId"] != "5b0f7e3c-9d2a" || list.Sessions[0]["deviceName"] != "Firefox on macOS" {
+		list.Sessions[0]["deviceId"] != "5b0f7e3c-9d2a" || list.Sessions[0]["deviceName"] != "Firefox on macOS" ||
+		list.Sessions[0]["loginAddr"] != "2001:db8::7" || list.Sessions[0]["lastAddr"] != "2001:db8::7" || list.Sessions[0]["rememberMe"] != true {
 		t.Fatalf("list --json of a device's session on the file = %d %s %s", code, out, stderr)
 	}
 	code, out, _ = runCLI(t, nil, "sessions", "revoke", "--user", "42", "--bolt-path", path)
