@@ -96,7 +96,8 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request, fro
 	out, revoked, err := m.store.rotateRefresh(req.Context(), &rotateRequest{
 		TokenHash: refreshHash(presented), NewTokenHash: nextHash, Host: host,
 		IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.maxLifetimeMs,
-		ReuseGraceMs: m.s.refreshReuseGrace.Milliseconds(),
+		RememberIdleTimeoutMs: m.remembered.idleMs, RememberMaxLifetimeMs: m.remembered.maxLifetimeMs,
+		ReuseGraceMs: m.s.refreshReuseGrace.Milliseconds(), ClientAddr: clientAddr(req),
 	})
 	if err != nil {
 		m.refreshRefused(rw, req, err, revoked, fromCookie != "")

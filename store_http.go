@@ -286,6 +286,9 @@ type rotateRequest struct {
 	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
 	// ReuseGraceMs: a token spent at most this long ago still rotates (0: never).
 	ReuseGraceMs int64 `json:"reuseGraceMs"`
+	// The windows of a remembered family's new session (0: the normal ones).
+	RememberIdleTimeoutMs int64 `json:"rememberIdleTimeoutMs,omitempty"`
+	RememberMaxLifetimeMs int64 `json:"rememberMaxLifetimeMs,omitempty"`
 	// ClientAddr: the new session's login address ("": the family's).
 	ClientAddr string `json:"clientAddr,omitempty"`
 }

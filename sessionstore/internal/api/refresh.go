@@ -16,6 +16,9 @@ type refreshRequest struct {
 	MaxLifetimeMs int64  `json:"maxLifetimeMs"`
 	ReuseGraceMs  int64  `json:"reuseGraceMs"` // 0: none; see store.RotationOutcome
 	ClientAddr    string `json:"clientAddr"`   // optional: the new session's login address ("": the family's)
+	// Optional: the windows of a remembered family's new session (0: idleTimeoutMs, maxLifetimeMs).
+	RememberIdleTimeoutMs int64 `json:"rememberIdleTimeoutMs"`
+	RememberMaxLifetimeMs int64 `json:"rememberMaxLifetimeMs"`
 }
 
 func (q *refreshRequest) validate() *apiError {
@@ -34,6 +37,8 @@ func (q *refreshRequest) validate() *apiError {
 		return badRequest("reuseGraceMs: 0 (no grace) to 300000")
 	case !okAddr(q.ClientAddr):
 		return badRequest(badClientAddr)
+	case q.RememberIdleTimeoutMs < 0 || q.RememberMaxLifetimeMs < 0:
+		return badRequest("rememberIdleTimeoutMs, rememberMaxLifetimeMs: 0 (the normal windows) or more")
 	}
 	return nil
 }
@@ -59,7 +64,8 @@ func (s *Server) rotateRefresh(w http.ResponseWriter, r *http.Request) (int, any
 			if refresh, err = s.sealer.Open(f.Refresh, f.ID); err != nil {
 				return nil, err
 			}
-			sess := f.MintSession(store.Mint{ID: id, Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, MaxLifetimeMs: q.MaxLifetimeMs, ClientAddr: addr, Now: now})
+			sess := f.MintSession(store.Mint{ID: id, Host: q.Host, IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding, MaxLifetimeMs: q.MaxLifetimeMs,
+				RememberIdleTimeoutMs: q.RememberIdleTimeoutMs, RememberMaxLifetimeMs: q.RememberMaxLifetimeMs, ClientAddr: addr, Now: now})
 			sess.JWT, sess.Refresh = s.sealer.Seal(jwt, id), s.sealer.Seal(refresh, id)
 			return sess, nil
 		},

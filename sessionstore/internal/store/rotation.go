@@ -39,12 +39,17 @@ func familyLive(t *RefreshToken, f *Family, now int64) bool {
 }
 
 // InGrace reports whether a spent t presented at now is within a reuse grace of graceMs:
-// 0 <= now - SpentAt <= graceMs, with graceMs > 0 and a recorded SpentAt. A clock that went
-// backwards past SpentAt is outside (reuse): the grace errs towards revoking.
+// -SpendSkewMs <= now - SpentAt <= graceMs, with graceMs > 0 and a recorded SpentAt. A request
+// reads its time before its transaction runs, so of two tabs refreshing at once the one that
+// commits second may carry the earlier time: a spend up to SpendSkewMs "ahead" is that race, not
+// reuse. A clock that went back further is outside (reuse): the grace errs towards revoking.
 func (t *RefreshToken) InGrace(now, graceMs int64) bool {
 	elapsed := now - t.SpentAt
-	return graceMs > 0 && t.SpentAt > 0 && elapsed >= 0 && elapsed <= graceMs
+	return graceMs > 0 && t.SpentAt > 0 && elapsed >= -SpendSkewMs && elapsed <= graceMs
 }
+
+// SpendSkewMs is how far ahead of a rotation's own time a spend may be and still be concurrent.
+const SpendSkewMs = 1000
 
 // Spend marks t spent at now (a normal rotation; a grace rotation spends nothing).
 func (t *RefreshToken) Spend(now int64) { t.Spent, t.SpentAt = true, now }
@@ -65,9 +70,13 @@ type Mint struct {
 	Host          string
 	IdleTimeoutMs int64
 	Sliding       bool
-	MaxLifetimeMs int64  // the new session's cap, from now (never past the family's expiry)
-	ClientAddr    string // the rotating client's address ("" = not given: the family's login address)
-	Now           int64
+	MaxLifetimeMs int64 // the new session's cap, from now (never past the family's expiry)
+	// RememberIdleTimeoutMs and RememberMaxLifetimeMs replace the two for a family whose login
+	// asked to be remembered (0: the same).
+	RememberIdleTimeoutMs int64
+	RememberMaxLifetimeMs int64
+	ClientAddr            string // the rotating client's address ("" = not given: the family's login address)
+	Now                   int64
 }
 
 // MintSession builds the session a rotation issues from f: the family's user, audience, device,
@@ -76,6 +85,10 @@ type Mint struct {
 // version, a cap of MaxLifetimeMs from now that never passes the family's expiry, and a first idle
 // window under it. The secrets are left to the caller, who seals them under the new id.
 func (f *Family) MintSession(m Mint) *Session {
+	if f.RememberMe {
+		m.IdleTimeoutMs = cmp.Or(m.RememberIdleTimeoutMs, m.IdleTimeoutMs)
+		m.MaxLifetimeMs = cmp.Or(m.RememberMaxLifetimeMs, m.MaxLifetimeMs)
+	}
 	abs := min(m.Now+m.MaxLifetimeMs, f.ExpiresAt)
 	addr := cmp.Or(m.ClientAddr, f.LoginAddr)
 	return &Session{

@@ -41,7 +41,9 @@ func TestRotationOutcome(t *testing.T) {
 		{"grace: spent this millisecond", spentAt(now), fam, grace, nil, true},
 		{"grace: spent exactly the grace ago", spentAt(now - grace), fam, grace, nil, true},
 		{"grace: 1ms past it", spentAt(now - grace - 1), fam, grace, ErrReused, false},
-		{"grace: spent in the future (clock went back)", spentAt(now + 1), fam, grace, ErrReused, false},
+		{"grace: spent 1s ahead (a concurrent rotation that read its time first)", spentAt(now + SpendSkewMs), fam, grace, nil, true},
+		{"grace: spent further ahead (clock went back)", spentAt(now + SpendSkewMs + 1), fam, grace, ErrReused, false},
+		{"grace 0: spent ahead", spentAt(now + 1), fam, 0, ErrReused, false},
 		{"grace: spent before spend times were recorded", spentAt(0), fam, MaxReuseGraceMs, ErrReused, false},
 		{"grace 0: spent 1ms ago", spentAt(now - 1), fam, 0, ErrReused, false},
 		{"grace 0: spent this millisecond", spentAt(now), fam, 0, ErrReused, false},
@@ -119,5 +121,25 @@ func TestMintSession(t *testing.T) {
 	next := Rotation{NewTokenHash: "h2"}.NextToken(f, &Session{ID: "n"})
 	if *next != (RefreshToken{Hash: "h2", FamilyID: "f", UserID: "12", SessionID: "n", ExpiresAt: now + 5_000}) {
 		t.Fatalf("NextToken = %+v", next)
+	}
+}
+
+// A remembered family's new session takes the rotation's rememberMe windows; another family's
+// the normal ones.
+func TestMintSessionRememberedWindows(t *testing.T) {
+	const now = int64(1_700_000_000_000)
+	m := Mint{ID: "n", Host: "a.localhost", IdleTimeoutMs: 60_000, MaxLifetimeMs: 3_600_000,
+		RememberIdleTimeoutMs: 600_000, RememberMaxLifetimeMs: 36_000_000, Sliding: true, Now: now}
+	f := &Family{ID: "f", UserID: "1", ExpiresAt: now + 100_000_000}
+	if s := f.MintSession(m); s.IdleTimeoutMs != 60_000 || s.AbsoluteExpiresAt != now+3_600_000 {
+		t.Fatalf("a normal family: idle %d, cap %d", s.IdleTimeoutMs, s.AbsoluteExpiresAt-now)
+	}
+	f.RememberMe = true
+	if s := f.MintSession(m); s.IdleTimeoutMs != 600_000 || s.AbsoluteExpiresAt != now+36_000_000 || s.ExpiresAt != now+600_000 {
+		t.Fatalf("a remembered family: idle %d, cap %d, expiry %d", s.IdleTimeoutMs, s.AbsoluteExpiresAt-now, s.ExpiresAt-now)
+	}
+	m.RememberIdleTimeoutMs, m.RememberMaxLifetimeMs = 0, 0
+	if s := f.MintSession(m); s.IdleTimeoutMs != 60_000 {
+		t.Fatalf("a remembered family without rememberMe windows: idle %d", s.IdleTimeoutMs)
 	}
 }
