@@ -103,28 +103,9 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 		}
 		create.Refresh = &refreshSeed{TokenHash: hash, ExpiresAt: capAt(nowMs+m.s.refreshTTL.Milliseconds(), capMs)}
 	}
-	if opt.endOthers {
-		// The password changed: whoever held the old one, on any device, is out. The caller goes
-		// on with the session made below.
-		out, err := m.store.deleteUserSessions(req.Context(), up.userID)
-		if err != nil {
-			return swapped{}, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
-		}
-		m.cache.removeUser(up.userID)
-		m.auditReason("password_sessions_ended", req, up.userID, "", strconv.Itoa(out.Deleted)+" session(s) ended by the password change")
-	}
-	sess, evicted, err := m.store.createSession(req.Context(), create)
-	if errors.Is(err, errSessionLimit) {
-		m.auditReason("session_limit", req, up.userID, "", "login refused: "+strconv.Itoa(m.s.maxSessionsPerUser)+" session(s) already, sessionLimit refuse")
-		return swapped{}, http.StatusConflict, "Too many active sessions for this account: log out of another device first"
-	}
-	if err != nil {
-		return swapped{}, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
-	}
-	if len(evicted) > 0 {
-		// Ended on this Traefik now; on the others through the change feed.
-		m.cache.removeSessions(evicted)
-		m.auditReason("session_evicted", req, up.userID, sess.ID, strconv.Itoa(len(evicted))+" least recently used session(s) ended by maxSessionsPerUser")
+	sess, status, msg := m.storeLoginSession(req, create, opt.endOthers)
+	if sess == nil {
+		return swapped{}, status, msg
 	}
 	token, err := m.issueToken(sess, now)
 	if err != nil {
@@ -143,6 +124,37 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 		res.refreshExp = create.Refresh.ExpiresAt
 	}
 	return res, 0, ""
+}
+
+// storeLoginSession creates the login's session in the store: after ending the user's others
+// when a password changed (endOthers), within the per-user cap. On failure it returns the status
+// and message to answer with.
+func (m *Middleware) storeLoginSession(req *http.Request, create *createSessionRequest, endOthers bool) (*storeSession, int, string) {
+	userID := create.UserID
+	if endOthers {
+		// The password changed: whoever held the old one, on any device, is out. The caller goes
+		// on with the session made below.
+		out, err := m.store.deleteUserSessions(req.Context(), userID)
+		if err != nil {
+			return nil, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
+		}
+		m.cache.removeUser(userID)
+		m.auditReason("password_sessions_ended", req, userID, "", strconv.Itoa(out.Deleted)+" session(s) ended by the password change")
+	}
+	sess, evicted, err := m.store.createSession(req.Context(), create)
+	if errors.Is(err, errSessionLimit) {
+		m.auditReason("session_limit", req, userID, "", "login refused: "+strconv.Itoa(m.s.maxSessionsPerUser)+" session(s) already, sessionLimit refuse")
+		return nil, http.StatusConflict, "Too many active sessions for this account: log out of another device first"
+	}
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
+	}
+	if len(evicted) > 0 {
+		// Ended on this Traefik now; on the others through the change feed.
+		m.cache.removeSessions(evicted)
+		m.auditReason("session_evicted", req, userID, sess.ID, strconv.Itoa(len(evicted))+" least recently used session(s) ended by maxSessionsPerUser")
+	}
+	return sess, 0, ""
 }
 
 // capAt returns v, or limit when limit is set (> 0) and earlier.
