@@ -25,7 +25,7 @@ func BenchmarkWrk(b *testing.B) {
 		b.Fatal("wrk is needed (apt-get install wrk): ", err)
 	}
 	for _, n := range []int{10_000, 1_000_000} {
-		for _, op := range []string{"get", "touch"} {
+		for _, op := range []string{"get", "touch", "touches"} {
 			b.Run(fmt.Sprintf("%s/sessions=%d", op, n), func(b *testing.B) {
 				env := serveBench(b, openBenchBolt(b, n), n)
 				script := wrkScript(b, n, op)
@@ -39,10 +39,16 @@ func BenchmarkWrk(b *testing.B) {
 					rps = parseWrk(b, string(out))
 				}
 				b.ReportMetric(rps, "req/s")
+				if op == "touches" {
+					b.ReportMetric(rps*touchesPerBatch, "touches/s")
+				}
 			})
 		}
 	}
 }
+
+// touchesPerBatch is the size of each POST /v1/touches of the "touches" case.
+const touchesPerBatch = 100
 
 // wrkScript writes a Lua script that requests 10k random sessions of the n stored ones and
 // counts non-200 answers, which fail the run.
@@ -52,12 +58,19 @@ func wrkScript(b *testing.B, n int, op string) string {
 		ids = append(ids, `"`+benchID(rand.IntN(n))+`"`)
 	}
 	req := `wrk.format("GET", "/v1/sessions/" .. ids[math.random(#ids)], headers)`
-	if op == "touch" {
+	switch op {
+	case "touch":
 		req = `wrk.format("POST", "/v1/sessions/" .. ids[math.random(#ids)] .. "/touch", headers, body)`
+	case "touches":
+		// What the plugin sends: one POST /v1/touches a second with every session due.
+		req = `wrk.format("POST", "/v1/touches", headers, batch())`
 	}
 	lua := "ids = {" + strings.Join(ids, ",") + "}\n" +
 		`headers = {["Authorization"] = "Bearer ` + testToken + `", ["Content-Type"] = "application/json"}` + "\n" +
 		`body = '{"host":"a.localhost","idleTimeoutMs":1800000,"sliding":true}'` + "\n" +
+		"function batch()\n  local t = {}\n  for i = 1, " + strconv.Itoa(touchesPerBatch) + " do\n" +
+		`    t[i] = '{"id":"' .. ids[math.random(#ids)] .. '","host":"a.localhost","idleTimeoutMs":1800000,"sliding":true}'` + "\n" +
+		"  end\n  return '{\"touches\":[' .. table.concat(t, ',') .. ']}'\nend\n" +
 		"bad = 0\nrequest = function() return " + req + " end\n" +
 		"response = function(status) if status ~= 200 then bad = bad + 1 end end\n" +
 		`done = function() if bad > 0 then io.write("NON200 " .. bad .. "\n") end end` + "\n"
