@@ -12,15 +12,20 @@ import (
 // outside the entrypoint's forwardedHeaders.trustedIPs, so a value present here was set by a
 // trusted proxy; its last entry is the peer that proxy saw.
 func clientIP(req *http.Request) string {
-	if xff := req.Header.Get("X-Forwarded-For"); xff != "" {
+	return clientIPFrom(req.Header.Get("X-Forwarded-For"), req.RemoteAddr)
+}
+
+// clientIPFrom is clientIP from the request's X-Forwarded-For and RemoteAddr.
+func clientIPFrom(xff, remoteAddr string) string {
+	if xff != "" {
 		parts := strings.Split(xff, ",")
 		if ip := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(ip) != nil {
 			return ip
 		}
 	}
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return req.RemoteAddr
+		return remoteAddr
 	}
 	return host
 }
@@ -28,7 +33,11 @@ func clientIP(req *http.Request) string {
 // clientAddr is clientIP in canonical form, or "" when it is not an IP address (the session
 // records it at login and at each touch: the store accepts only addresses).
 func clientAddr(req *http.Request) string {
-	ip := net.ParseIP(clientIP(req))
+	return clientAddrFrom(req.Header.Get("X-Forwarded-For"), req.RemoteAddr)
+}
+
+func clientAddrFrom(xff, remoteAddr string) string {
+	ip := net.ParseIP(clientIPFrom(xff, remoteAddr))
 	if ip == nil {
 		return ""
 	}

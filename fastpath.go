@@ -60,8 +60,12 @@ func (m *Middleware) serveDue(rw http.ResponseWriter, req *http.Request, f *fast
 		m.serveSlow(rw, req)
 		return
 	}
-	w := m.windowOf(f.e.sess)
-	m.queueTouch(f.e.claims.Sid, f.h, w.idleMs, clientAddr(req))
+	w := &m.normal
+	if f.e.sess.RememberMe {
+		w = &m.remembered
+	}
+	// The client's address is worked out by the flusher, off the request.
+	m.queueRawTouch(f.e.claims.Sid, f.h, w.idleMs, req.Header.Get("X-Forwarded-For"), req.RemoteAddr)
 	nf := *f
 	nf.until = time.UnixMilli(m.clock.systemMs(earlier(nowMs+w.touchEveryMs, f.hardMs)))
 	// Only in place of f: a revocation since f was read has removed it, and must stay so.

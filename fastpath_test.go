@@ -200,6 +200,13 @@ func TestServeDueQueuesTouchOffTheSlowPath(t *testing.T) {
 	if e := m.cache.get(tok); e == nil || e.sess.HostsLastSeen["a.localhost"] < m.clock.nowMs()-1000 {
 		t.Fatal("the store's answer to the touch did not reach the cached session")
 	}
+	// The client's address, worked out by the flusher (httptest's RemoteAddr is 192.0.2.1:1234).
+	hs.store.mu.Lock()
+	addr := hs.store.sessions[f.sid()].LastAddr
+	hs.store.mu.Unlock()
+	if addr != "192.0.2.1" {
+		t.Fatalf("the touch's client address: %q", addr)
+	}
 }
 
 // Past the entry's hard deadline (here the idle window) serveDue leaves the decision to the

@@ -36,6 +36,9 @@ type touchOne struct {
 type queuedTouch struct {
 	one   touchOne
 	tries int
+	// xff and remote are the request's X-Forwarded-For and RemoteAddr when one.ClientAddr is
+	// still to be worked out (queueRawTouch).
+	xff, remote string
 }
 
 type touchesRequest struct {
@@ -91,9 +94,19 @@ func (m *Middleware) touch(token string, e *tokenEntry, host, addr string, nowMs
 // queueTouch queues this instance's touch of session sid on host (from client address addr) for
 // the next flush.
 func (m *Middleware) queueTouch(sid, host string, idleMs int64, addr string) {
+	m.enqueueTouch(sid+" "+host, queuedTouch{one: touchOne{ID: sid, Host: host, IdleTimeoutMs: idleMs, Sliding: m.s.sliding, ClientAddr: addr}})
+}
+
+// queueRawTouch is queueTouch with the client's address left for the flusher to work out from the
+// request's X-Forwarded-For and RemoteAddr (serveDue: fewer interpreted calls on a request).
+func (m *Middleware) queueRawTouch(sid, host string, idleMs int64, xff, remote string) {
+	m.enqueueTouch(sid+" "+host, queuedTouch{one: touchOne{ID: sid, Host: host, IdleTimeoutMs: idleMs, Sliding: m.s.sliding}, xff: xff, remote: remote})
+}
+
+func (m *Middleware) enqueueTouch(key string, q queuedTouch) {
 	t := m.b.touches
 	t.mu.Lock()
-	t.pending[sid+" "+host] = queuedTouch{one: touchOne{ID: sid, Host: host, IdleTimeoutMs: idleMs, Sliding: m.s.sliding, ClientAddr: addr}}
+	t.pending[key] = q
 	t.mu.Unlock()
 	if atomic.LoadInt32(&t.running) == 0 && atomic.CompareAndSwapInt32(&t.running, 0, 1) {
 		go m.b.runToucher()
@@ -143,6 +156,10 @@ func (b *backend) sendTouches(ctx context.Context, batch []queuedTouch) {
 	t := b.touches
 	in := touchesRequest{Touches: make([]touchOne, len(batch))}
 	for i := range batch {
+		if batch[i].remote != "" || batch[i].xff != "" {
+			batch[i].one.ClientAddr = clientAddrFrom(batch[i].xff, batch[i].remote)
+			batch[i].xff, batch[i].remote = "", ""
+		}
 		in.Touches[i] = batch[i].one
 	}
 	var out touchesResponse
