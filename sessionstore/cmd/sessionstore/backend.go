@@ -10,20 +10,22 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/mongo"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/postgres"
 )
 
 // backendFlags choose and locate the storage. The server and the admin CLI register the same
 // flags (so one environment serves both) and open the storage through openBackend: the one place
 // that knows the backends.
 type backendFlags struct {
-	backend, boltPath, mongoURI, mongoDatabase string
+	backend, boltPath, mongoURI, mongoDatabase, postgresURL string
 }
 
 func (b *backendFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.backend, "backend", "bolt", "storage backend: bolt | mongo")
+	fs.StringVar(&b.backend, "backend", "bolt", "storage backend: bolt | mongo | postgres")
 	fs.StringVar(&b.boltPath, "bolt-path", "./data/sessions.db", "bolt database file (bolt backend)")
 	fs.StringVar(&b.mongoURI, "mongo-uri", "", "MongoDB connection string (mongo backend)")
 	fs.StringVar(&b.mongoDatabase, "mongo-database", "accessproxy", "MongoDB database (mongo backend)")
+	fs.StringVar(&b.postgresURL, "postgres-url", "", "PostgreSQL connection string (postgres backend)")
 }
 
 // usageError is a refused configuration (exit 2: nothing was started).
@@ -41,14 +43,22 @@ func (b *backendFlags) check() error {
 			return &usageError{"--mongo-uri (SESSIONSTORE_MONGO_URI) is required with --backend mongo"}
 		}
 		return nil
+	case "postgres":
+		if b.postgresURL == "" {
+			return &usageError{"--postgres-url (SESSIONSTORE_POSTGRES_URL) is required with --backend postgres"}
+		}
+		return nil
 	}
-	return &usageError{fmt.Sprintf("--backend (SESSIONSTORE_BACKEND) must be bolt or mongo, got %q", b.backend)}
+	return &usageError{fmt.Sprintf("--backend (SESSIONSTORE_BACKEND) must be bolt, mongo or postgres, got %q", b.backend)}
 }
 
-// logAttrs say in a log line which storage is in use (never the mongo URI: it may hold a password).
+// logAttrs say in a log line which storage is in use (never a database URL: it may hold a password).
 func (b *backendFlags) logAttrs() []any {
-	if b.backend == "mongo" {
+	switch b.backend {
+	case "mongo":
 		return []any{"backend", b.backend, "mongoDatabase", b.mongoDatabase}
+	case "postgres":
+		return []any{"backend", b.backend}
 	}
 	return []any{"backend", b.backend, "boltPath", b.boltPath}
 }
@@ -57,8 +67,8 @@ func (b *backendFlags) logAttrs() []any {
 type openOptions struct {
 	lockTimeout    time.Duration // bolt: how long to wait for the file lock (bolt.ErrLocked after)
 	readOnly       bool          // bolt: open the file read-only
-	startupTimeout time.Duration // mongo: how long to wait for the database (0: the driver's default)
-	log            *slog.Logger  // mongo: its warnings (nil: none)
+	startupTimeout time.Duration // mongo, postgres: how long to wait for the database (0: the default)
+	log            *slog.Logger  // mongo, postgres: their warnings (nil: none)
 }
 
 // openBackend opens the storage the flags choose. A *usageError is a bad choice; bolt.ErrLocked
@@ -68,6 +78,13 @@ func openBackend(ctx context.Context, b *backendFlags, o openOptions) (store.Bac
 		return nil, err
 	}
 	// Each branch returns a nil interface on failure, not a typed nil.
+	if b.backend == "postgres" {
+		s, err := postgres.Open(ctx, postgres.Options{URL: b.postgresURL, StartupTimeout: o.startupTimeout, Logger: o.log})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if b.backend == "mongo" {
 		s, err := mongo.Open(ctx, mongo.Options{URI: b.mongoURI, Database: b.mongoDatabase, StartupTimeout: o.startupTimeout, Logger: o.log})
 		if err != nil {

@@ -18,10 +18,11 @@ func TestOpenBackend(t *testing.T) {
 		b    backendFlags
 		want string
 	}{
-		{"unknown", backendFlags{backend: "redis", boltPath: path}, `must be bolt or mongo, got "redis"`},
-		{"empty", backendFlags{backend: "", boltPath: path}, `must be bolt or mongo, got ""`},
+		{"unknown", backendFlags{backend: "redis", boltPath: path}, `must be bolt, mongo or postgres, got "redis"`},
+		{"empty", backendFlags{backend: "", boltPath: path}, `must be bolt, mongo or postgres, got ""`},
 		{"case matters", backendFlags{backend: "Bolt", boltPath: path}, `got "Bolt"`},
 		{"mongo without uri", backendFlags{backend: "mongo", boltPath: path}, "--mongo-uri"},
+		{"postgres without url", backendFlags{backend: "postgres", boltPath: path, mongoURI: "mongodb://x/"}, "--postgres-url (SESSIONSTORE_POSTGRES_URL) is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := openBackend(t.Context(), &tc.b, openOptions{lockTimeout: time.Second})
@@ -54,9 +55,10 @@ func TestAdminUnknownBackend(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{[]string{"sessions", "list", "--user", "1", "--backend", "redis"}, nil, `--backend (SESSIONSTORE_BACKEND) must be bolt or mongo, got "redis"`},
+		{[]string{"sessions", "list", "--user", "1", "--backend", "redis"}, nil, `--backend (SESSIONSTORE_BACKEND) must be bolt, mongo or postgres, got "redis"`},
 		{[]string{"sessions", "revoke", "--user", "1"}, []string{"SESSIONSTORE_BACKEND=bbolt"}, `got "bbolt"`},
 		{[]string{"sessions", "revoke", "--session", "x", "--backend", "mongo"}, nil, "--mongo-uri"},
+		{[]string{"sessions", "list", "--user", "1"}, []string{"SESSIONSTORE_BACKEND=postgres"}, "--postgres-url"},
 	} {
 		code, out, stderr := runCLI(t, tc.env, append(tc.args, "--bolt-path", path)...)
 		if code != exitUsage || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb/ferret"
+	pgtest "github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb/postgres"
 )
 
 var binPath string
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	ferret.StopShared()
+	pgtest.StopShared()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

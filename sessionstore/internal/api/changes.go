@@ -186,7 +186,11 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) (int, any) {
 	deadline := time.Now().Add(time.Duration(waitMs) * time.Millisecond)
 	var timer *time.Timer
 	for joined := false; ; {
-		wake := s.feed.current() // before the read: a write after it wakes this wait
+		wake := s.feed.current()   // before the read: a write after it wakes this wait
+		var remote <-chan struct{} // another replica's write (a backend that is told of them), else never
+		if n, ok := s.backend.(store.ChangeNotifier); ok {
+			remote = n.ChangeSignal()
+		}
 		page, err := s.backend.Changes(r.Context(), since, int(limit))
 		if err != nil {
 			return 0, s.storeError(r, err)
@@ -224,6 +228,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) (int, any) {
 		}
 		select {
 		case <-wake:
+		case <-remote:
 		case <-timer.C: // the next round answers (left <= 0)
 		case <-s.feed.quit:
 		case <-r.Context().Done():

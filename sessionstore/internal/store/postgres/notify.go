@@ -18,6 +18,9 @@ type listener struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced at each notification
+	// listening is closed once the first LISTEN is in place (tests wait for it).
+	listening  chan struct{}
+	listenOnce sync.Once
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -25,7 +28,7 @@ type listener struct {
 
 func startListener(cfg *pgx.ConnConfig, log *slog.Logger) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{cfg: cfg, log: log, wake: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	l := &listener{cfg: cfg, log: log, wake: make(chan struct{}), listening: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	go l.run(ctx)
 	return l
 }
@@ -83,6 +86,7 @@ func (l *listener) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `LISTEN `+notifyChannel); err != nil {
 		return err
 	}
+	l.listenOnce.Do(func() { close(l.listening) })
 	l.notify() // anything written while no one listened is in the table
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
