@@ -11,7 +11,7 @@ GOLANGCI_LINT := $(CACHE)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 # fails with a bare "context deadline exceeded" on a busy machine (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME ?= 20000x
 
-.PHONY: all lint test unit yaegi_test fuzz diff_test store_test prereqs e2e demo bench tools clean
+.PHONY: all lint test unit yaegi_test fuzz diff_test store_test deploy_test prereqs e2e demo bench tools clean
 
 all: lint test
 
@@ -32,7 +32,7 @@ lint: $(GOLANGCI_LINT)
 	$(MAKE) -C sessionstore lint GOLANGCI_LINT=$(GOLANGCI_LINT)
 
 # Every test: plugin unit tests (go and yaegi), short fuzz runs, the session store, the e2e suite.
-test: unit yaegi_test fuzz diff_test store_test e2e
+test: unit yaegi_test fuzz diff_test store_test deploy_test e2e
 
 unit:
 	go test -race -count=1 ./...
@@ -57,6 +57,10 @@ diff_test:
 store_test:
 	@scripts/ensure-postgres.sh >/dev/null
 	ACCESSPROXY_REQUIRE_POSTGRES=1 $(MAKE) -C sessionstore test
+
+# The deployment examples and catalog readiness (tools/deploycheck: Traefik CRDs, Kubernetes OpenAPI, Yaegi).
+deploy_test:
+	cd tools/deploycheck && go test -count=1 ./...
 
 # The real parts the e2e suite runs, built or installed once into $(CACHE) (cold: Traefik ~15 min,
 # Strapi ~5 min, FerretDB ~2 min on 2 cores), so the suite's own timeout covers tests only.
