@@ -63,7 +63,7 @@ func scrape(t *testing.T, url string) map[string]map[string]bool {
 func promqlRefs(expr string) (metrics map[string][]string, grouping []string) {
 	metrics = map[string][]string{}
 	e := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`).ReplaceAllString(expr, `""`) // string literals
-	e = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(e, "")                  // ranges [5m], [$__rate_interval]
+	e = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(e, "")              // ranges [5m], [$__rate_interval]
 	for _, m := range regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`).FindAllStringSubmatch(e, -1) {
 		for _, l := range strings.Split(m[1], ",") {
 			if l = strings.TrimSpace(l); l != "" {
