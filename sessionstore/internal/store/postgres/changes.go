@@ -140,9 +140,9 @@ func (s *Store) TrimChanges(ctx context.Context, p store.TrimPlan) (int, bool, e
 
 // SessionCount sums the trigger-kept slots (schema.go): exact, and 16 rows to read.
 func (s *Store) SessionCount(ctx context.Context) (int64, error) {
-	c, cancel := context.WithTimeout(ctx, s.opTimeout)
-	defer cancel()
 	var n int64
-	err := s.pool.QueryRow(c, `SELECT coalesce(sum(n), 0)::bigint FROM session_count`).Scan(&n)
-	return n, wrap(err)
+	err := s.read(ctx, func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM session_count`).Scan(&n)
+	})
+	return n, err
 }

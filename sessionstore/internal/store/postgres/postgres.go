@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -122,9 +121,7 @@ func (s *Store) Close() error {
 
 // Ping reports whether a server answers.
 func (s *Store) Ping(ctx context.Context) error {
-	c, cancel := context.WithTimeout(ctx, s.opTimeout)
-	defer cancel()
-	return wrap(s.pool.Ping(c))
+	return s.read(ctx, func(ctx context.Context) error { return s.pool.Ping(ctx) })
 }
 
 // wrap maps what means "the database cannot be reached" to store.ErrUnavailable (the API answers
@@ -134,6 +131,10 @@ func wrap(err error) error {
 		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrSessionLimit) || errors.Is(err, store.ErrReused) {
 		return err // an outcome, or already mapped
 	}
+	var own *callerError
+	if errors.As(err, &own) {
+		return own.err
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code[:2] {
@@ -142,17 +143,19 @@ func wrap(err error) error {
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) ||
-		pgconn.Timeout(err) || strings.Contains(err.Error(), "closed pool") { // pgxpool exports no error for it
-		return fmt.Errorf("%w: postgres: %v", store.ErrUnavailable, redact(err))
+	if errors.Is(err, context.Canceled) {
+		return err // the caller went away
 	}
-	var connErr *pgconn.ConnectError
-	if errors.As(err, &connErr) {
-		return fmt.Errorf("%w: postgres: %v", store.ErrUnavailable, redact(err))
-	}
-	return fmt.Errorf("postgres: %w", err)
+	// Anything else the driver reports without a server error is about the connection (refused,
+	// reset, closed, timed out, no server accepting writes: target_session_attrs): fail closed.
+	return fmt.Errorf("%w: postgres: %v", store.ErrUnavailable, redact(err))
 }
+
+// callerError carries an error of a caller's callback (sealing, minting) through a transaction
+// unchanged: it is not the database's.
+type callerError struct{ err error }
+
+func (e *callerError) Error() string { return e.err.Error() }
 
 // redact keeps a connection error without the password pgx may echo from the URL.
 func redact(err error) error {

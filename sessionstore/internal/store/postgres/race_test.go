@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/storetest"
@@ -121,7 +122,11 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := s.pool.Exec(t.Context(), `UPDATE schema_version SET version = 99`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(t.Context(), Options{URL: db})
+	start := time.Now()
+	_, err := Open(t.Context(), Options{URL: db, StartupTimeout: 20 * time.Second})
+	if time.Since(start) >= 20*time.Second {
+		t.Fatal("Open waited out its startup timeout on a newer schema")
+	}
 	if err == nil || !strings.Contains(err.Error(), "schema version 99 is newer than this sessionstore knows (1)") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("Open on a newer schema = %v", err)
 	}

@@ -46,7 +46,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		}
 		sess, err := r.NewSession(f)
 		if err != nil {
-			return err
+			return &callerError{err}
 		}
 		// A grace rotation writes only the new session and token: the presented token stays spent
 		// with its SpentAt, and the session it was issued with went at the rotation that spent it.

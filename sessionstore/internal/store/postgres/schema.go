@@ -134,7 +134,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 		if v > SchemaVersion {
-			return &newerSchemaError{found: v, known: SchemaVersion}
+			return &callerError{&newerSchemaError{found: v, known: SchemaVersion}} // final: no retry
 		}
 		for i := v; i < SchemaVersion; i++ {
 			if _, err := tx.Exec(ctx, migrations[i]); err != nil {

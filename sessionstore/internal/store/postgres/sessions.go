@@ -71,11 +71,14 @@ func tokenHash(t *store.RefreshToken) string {
 
 // GetSession reads a live session (one statement, no transaction).
 func (s *Store) GetSession(ctx context.Context, id string, now int64) (*store.Session, error) {
-	c, cancel := context.WithTimeout(ctx, s.opTimeout)
-	defer cancel()
-	sess, err := scanSession(s.pool.QueryRow(c, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+	var sess *store.Session
+	err := s.read(ctx, func(ctx context.Context) error {
+		var err error
+		sess, err = scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+		return err
+	})
 	if err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
 	if sess == nil || !sess.Live(now) {
 		return nil, store.ErrNotFound
@@ -206,7 +209,7 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 			if f != nil {
 				jwt, refresh, err := u.SealFamily(f.ID)
 				if err != nil {
-					return err
+					return &callerError{err}
 				}
 				if _, err := tx.Exec(ctx, `UPDATE families SET jwt=$2, refresh=$3 WHERE id=$1`, f.ID, jwt, refresh); err != nil {
 					return err
@@ -263,24 +266,26 @@ func orNotFound(err error) error {
 
 // ListUserSessions reads the user's live sessions through the user index.
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) ([]*store.Session, error) {
-	c, cancel := context.WithTimeout(ctx, s.opTimeout)
-	defer cancel()
-	rows, err := s.pool.Query(c, `SELECT `+sessionCols+` FROM sessions
-		WHERE user_id = $1 AND expires_at > $2 AND absolute_expires_at > $2 ORDER BY created_at, id`, userID, now)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	out := []*store.Session{}
-	for rows.Next() {
-		sess, err := scanSession(rows)
+	var out []*store.Session
+	err := s.read(ctx, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT `+sessionCols+` FROM sessions
+			WHERE user_id = $1 AND expires_at > $2 AND absolute_expires_at > $2 ORDER BY created_at, id`, userID, now)
 		if err != nil {
-			return nil, wrap(err)
+			return err
 		}
-		out = append(out, sess)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(err)
+		defer rows.Close()
+		out = []*store.Session{}
+		for rows.Next() {
+			sess, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, sess)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

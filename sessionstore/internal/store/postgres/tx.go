@@ -6,6 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 )
 
 // maxAttempts bounds how often a transaction that lost a deadlock or a serialization check runs.
@@ -28,13 +31,53 @@ func (s *Store) txOpts(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) 
 	c, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 	var err error
-	for range maxAttempts {
-		err = pgx.BeginTxFunc(c, s.pool, opts, fn)
-		if !retryable(err) {
-			break
+	for attempt := range maxAttempts {
+		var committing bool
+		committing, err = runTx(c, s.pool, opts, fn)
+		switch {
+		case err == nil:
+			return nil
+		case retryable(err):
+			continue
+		case !committing && attempt < 2 && connLost(c, err):
+			// A pooled connection the server ended (a restart, a failover) fails on first use;
+			// nothing of this transaction was committed, so it runs again on a fresh one.
+			continue
 		}
+		break
 	}
 	return wrap(err)
+}
+
+// runTx is pgx.BeginTxFunc that also says whether it failed at the commit, whose outcome a lost
+// connection leaves unknown (never retried).
+func runTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(pgx.Tx) error) (committing bool, err error) {
+	tx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after the commit
+	if err := fn(tx); err != nil {
+		return false, err
+	}
+	return true, tx.Commit(ctx)
+}
+
+// connLost: err is the connection's, not the server's answer nor a caller's outcome.
+func connLost(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var own *callerError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &own), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrSessionLimit), errors.Is(err, store.ErrReused):
+		return false
+	case errors.As(err, &pgErr):
+		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" // connection failure, terminated by the administrator
+	}
+	return true
 }
 
 // retryable: PostgreSQL chose this transaction as a deadlock victim (40P01) or a serialization
@@ -55,3 +98,17 @@ func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 // Lock keys outside the user space: 'user:' keys hash anywhere, these are fixed small numbers
 // whose collision with a user's hash is harmless (one more wait).
 const migrateLockKey = 7_210_001
+
+// read runs a read of single statements on the pool, again (twice at most) when it failed on a
+// connection the server had ended: a read changes nothing, so running it again is safe.
+func (s *Store) read(ctx context.Context, fn func(ctx context.Context) error) error {
+	c, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = fn(c); err == nil || !connLost(c, err) {
+			break
+		}
+	}
+	return wrap(err)
+}

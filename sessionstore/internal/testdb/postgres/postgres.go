@@ -73,8 +73,10 @@ func BinDir(tb testing.TB) string {
 type Cluster struct {
 	Dir  string // data directory (also the unix socket directory)
 	Port int
-	bin  string
-	uid  *syscall.Credential // nil: run as ourselves
+	// Settings are extra `-c name=value` server settings, after (so over) the test defaults.
+	Settings []string
+	bin      string
+	uid      *syscall.Credential // nil: run as ourselves
 
 	mu      sync.Mutex
 	running bool
@@ -85,15 +87,55 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
 }
 
-// Start runs initdb in a fresh temp dir and starts the cluster; Stop removes it.
-func Start(tb testing.TB) (*Cluster, error) {
+// Start runs initdb in a fresh temp dir and starts the cluster with the extra settings; Remove
+// deletes it.
+func Start(tb testing.TB, settings ...string) (*Cluster, error) {
+	tb.Helper()
+	c, err := newCluster(tb, settings)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.run("initdb", "-D", filepath.Join(c.Dir, "data"), "-U", "postgres", "--auth=trust",
+		"--no-sync", "--encoding=UTF8", "--locale=C"); err != nil {
+		_ = os.RemoveAll(c.Dir)
+		return nil, err
+	}
+	if err := c.Restart(); err != nil {
+		_ = os.RemoveAll(c.Dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// StartStandby makes a streaming standby of primary (pg_basebackup -R, so it follows the primary
+// as application_name "standby") on a port of its own and starts it.
+func StartStandby(tb testing.TB, primary *Cluster, settings ...string) (*Cluster, error) {
+	tb.Helper()
+	c, err := newCluster(tb, settings)
+	if err != nil {
+		return nil, err
+	}
+	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=standby", primary.Port)
+	if err := c.run("pg_basebackup", "-d", conn, "-D", filepath.Join(c.Dir, "data"), "-R", "-X", "stream", "--no-sync"); err != nil {
+		_ = os.RemoveAll(c.Dir)
+		return nil, err
+	}
+	if err := c.Restart(); err != nil {
+		_ = os.RemoveAll(c.Dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// newCluster makes the directory (owned by the user the server runs as) and picks a free port.
+func newCluster(tb testing.TB, settings []string) (*Cluster, error) {
 	tb.Helper()
 	bin := BinDir(tb)
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, bin: bin}
+	c := &Cluster{Dir: dir, bin: bin, Settings: settings}
 	if os.Geteuid() == 0 {
 		if c.uid, err = nobody(); err != nil {
 			return nil, err
@@ -102,21 +144,12 @@ func Start(tb testing.TB) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	if err := c.run("initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "--auth=trust",
-		"--no-sync", "--encoding=UTF8", "--locale=C"); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	c.Port = ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	if err := c.Restart(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
 	return c, nil
 }
 
@@ -152,6 +185,9 @@ func (c *Cluster) Restart() error {
 	defer c.mu.Unlock()
 	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off "+
 		"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB", c.Port, c.Dir)
+	for _, kv := range c.Settings {
+		opts += " -c " + kv
+	}
 	if err := c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-l", filepath.Join(c.Dir, "log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.Dir, "log"))
 		return fmt.Errorf("%w\n%s", err, log)
@@ -165,6 +201,29 @@ func (c *Cluster) Stop() { c.stop("fast") }
 
 // Kill stops it as a crash would (immediate: no shutdown checkpoint).
 func (c *Cluster) Kill() { c.stop("immediate") }
+
+// Kill9 sends SIGKILL to the postmaster (its backends exit when they notice it is gone), as a
+// machine dying would; the data directory stays.
+func (c *Cluster) Kill9() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raw, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return err
+	}
+	c.running = false
+	return syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// Promote makes a standby the primary and waits until it is (pg_ctl promote -w).
+func (c *Cluster) Promote() error {
+	return c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-w", "-t", "60", "promote")
+}
 
 func (c *Cluster) stop(mode string) {
 	c.mu.Lock()
