@@ -42,6 +42,8 @@ type TraefikOptions struct {
 	WebPort   int    // 0 = a free port
 	PingPort  int    // 0 = a free port
 	Name      string // process name in logs (default "traefik")
+	// Debug serves Traefik's API with /debug/pprof on the ping port (profiling aid for the bench).
+	Debug bool
 
 	// For configurations written by hand (the examples): when Static is set it renders the static
 	// configuration instead of the generated one (given the two ports), Dynamic replaces the generated
@@ -214,6 +216,9 @@ func (t *Traefik) writeConfig() error {
 			"filename": t.DynamicConfigPath(), "watch": true,
 		}},
 		"experimental": map[string]any{"localPlugins": t.localPlugins()},
+	}
+	if t.Opts.Debug {
+		static["api"] = map[string]any{"insecure": true, "debug": true, "dashboard": false}
 	}
 	if t.Opts.AccessLog {
 		static["accessLog"] = map[string]any{"filePath": filepath.Join(t.Dir, "access.log"), "format": "json"}

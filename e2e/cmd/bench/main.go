@@ -174,7 +174,8 @@ func run(o options) error {
 		routers = append(routers, harness.Router{Host: manyHost, Upstream: upURL,
 			Plugin: harness.PluginConfig(store, secret, map[string]any{"loginRateLimit": "100000000/m", "revalidateEvery": manyRevalidateEvery})})
 	}
-	tr, err := harness.StartTraefik(env, harness.TraefikOptions{LogLevel: "ERROR", Routers: routers})
+	// ACCESSPROXY_BENCH_PPROF=<dir>: Traefik's pprof on, and a CPU profile of each N's last plugin run.
+	tr, err := harness.StartTraefik(env, harness.TraefikOptions{LogLevel: "ERROR", Routers: routers, Debug: os.Getenv("ACCESSPROXY_BENCH_PPROF") != ""})
 	if err != nil {
 		return err
 	}

@@ -450,6 +450,9 @@ func runMany(wrk string, tr *harness.Traefik, store *harness.Store, o manyOpts, 
 			if err != nil {
 				return nil, err
 			}
+			if r == o.rounds-1 {
+				go profileTraefik(tr, o.dur, n)
+			}
 			q, err := run(manyHost, o.dur)
 			if err != nil {
 				return nil, err
@@ -510,6 +513,28 @@ func runMany(wrk string, tr *harness.Traefik, store *harness.Store, o manyOpts, 
 	res.wall["logins"] = loginTime
 	res.total = time.Since(res.start)
 	return res, nil
+}
+
+// profileTraefik saves a CPU profile of Traefik for most of a run of d when ACCESSPROXY_BENCH_PPROF
+// names a directory (Traefik then serves pprof: TraefikOptions.Debug).
+func profileTraefik(tr *harness.Traefik, d string, n int) {
+	dir := os.Getenv("ACCESSPROXY_BENCH_PPROF")
+	dur, err := time.ParseDuration(d)
+	if dir == "" || err != nil || dur < 2*time.Second {
+		return
+	}
+	secs := int((dur - time.Second) / time.Second)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", tr.PingPort, secs))
+	if err != nil {
+		fmt.Println("pprof:", err)
+		return
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	path := filepath.Join(dir, fmt.Sprintf("traefik-cpu-%d.pprof", n))
+	if err := os.WriteFile(path, raw, 0o644); err == nil {
+		fmt.Println("pprof: wrote", path)
+	}
 }
 
 // storeBenchRow is one line of sessionstore's BenchmarkWrk.
