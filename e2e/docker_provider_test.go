@@ -10,6 +10,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strapi-access-proxy/accessproxy/e2e/harness"
 )
@@ -64,9 +66,63 @@ func composeList(raw, service, key string) ([]string, error) {
 	return out, nil
 }
 
+// composeMap returns the mapping under services.<service>.<key> (block style "KEY: value").
+func composeMap(raw, service, key string) (map[string]string, error) {
+	re := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(service) + `:\n(?:    .*\n|\s*\n)*?    ` + regexp.QuoteMeta(key) + `:\n((?:      .*\n)+)`)
+	m := re.FindStringSubmatch(raw)
+	if m == nil {
+		return nil, fmt.Errorf("no services.%s.%s mapping", service, key)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimRight(m[1], "\n"), "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(t, ":")
+		if !ok {
+			return nil, fmt.Errorf("services.%s.%s: %q is not KEY: value", service, key, l)
+		}
+		out[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
+	}
+	return out, nil
+}
+
+func traefikVersion(t *testing.T, root string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "scripts", "versions.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^TRAEFIK_VERSION=(\S+)`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("scripts/versions.env: no TRAEFIK_VERSION")
+	}
+	return string(m[1])
+}
+
+// waitHealthy waits up to 20 s for url to answer 200.
+func waitHealthy(t *testing.T, url string, p *harness.Proc) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("%s never answered 200 (%v):\n%s", url, err, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // composeScalar returns services.<service>.<key>: value (one line).
 func composeScalar(raw, service, key string) string {
-	re := regexp.MustCompile(`(?ms)^  ` + regexp.QuoteMeta(service) + `:\n(?:    .*\n|\s*\n)*?    ` + regexp.QuoteMeta(key) + `: *(.*?) *$`)
+	re := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(service) + `:\n(?:    .*\n|\s*\n)*?    ` + regexp.QuoteMeta(key) + `: *(.*?) *$`)
 	if m := re.FindStringSubmatch(raw); m != nil {
 		return strings.Trim(m[1], `"'`)
 	}
@@ -171,23 +227,71 @@ func TestStrapiDockerLabels(t *testing.T) {
 
 	st := needStrapi(t)
 	env := harness.ForTest(t)
-	store, err := harness.StartStore(env)
-	if err != nil {
-		t.Fatal(err)
-	}
 	strapiURL, err := url.Parse(st.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// compose's .env: the three variables the file says it needs.
+	vars := map[string]string{
+		"ACCESSPROXY_SECRET":          harness.NewSecret(),
+		"ACCESSPROXY_STORE_TOKEN":     harness.RandomString(32),
+		"SESSIONSTORE_ENCRYPTION_KEY": harness.NewStoreKey(),
+	}
+	for v := range vars {
+		if !strings.Contains(compose, "${"+v+"}") || !strings.Contains(strings.SplitN(compose, "\n", 2)[0], v) {
+			t.Fatalf("examples/docker-compose.yml: ${%s} is not used, or not named in the first line's list of .env variables", v)
+		}
+	}
+	if img := composeScalar(compose, "traefik", "image"); img != "traefik:"+traefikVersion(t, root) {
+		t.Errorf("examples/docker-compose.yml: traefik image %q, want traefik:%s (scripts/versions.env, the version the tests run)", img, traefikVersion(t, root))
+	}
 
-	// The labels, as docker compose hands them to the container: ${VAR} from the environment (.env).
-	vars := map[string]string{"ACCESSPROXY_SECRET": harness.NewSecret(), "ACCESSPROXY_STORE_TOKEN": store.Token}
+	// The store as the compose file's sessionstore service runs it: its environment, interpolated,
+	// with only the listen address and the bolt file made local.
+	storeEnv, err := composeMap(compose, "sessionstore", "environment")
+	if err != nil {
+		t.Fatalf("examples/docker-compose.yml: %v", err)
+	}
+	storePort, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeRewrites := map[string][2]string{
+		"SESSIONSTORE_LISTEN":    {"0.0.0.0:8181", fmt.Sprintf("127.0.0.1:%d", storePort)},
+		"SESSIONSTORE_BOLT_PATH": {"/data/sessions.db", filepath.Join(env.Dir, "sessions.db")},
+	}
+	var storeProcEnv []string
+	for k, v := range storeEnv {
+		v, err := interpolate(v, vars)
+		if err != nil {
+			t.Fatalf("examples/docker-compose.yml: sessionstore %s: %v", k, err)
+		}
+		if rw, ok := storeRewrites[k]; ok {
+			if v != rw[0] {
+				t.Fatalf("examples/docker-compose.yml: sessionstore %s is %q, the test rewrites %q: update this test", k, v, rw[0])
+			}
+			v = rw[1]
+		}
+		storeProcEnv = append(storeProcEnv, k+"="+v)
+	}
+	storeBin, err := harness.StoreBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeProc, err := env.Start(harness.ProcSpec{Name: "sessionstore-compose", Path: storeBin, Env: storeProcEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeURL := fmt.Sprintf("http://127.0.0.1:%d", storePort)
+	waitHealthy(t, storeURL+"/healthz", storeProc)
+
+	// The labels, as docker compose hands them to the container: ${VAR} from .env.
 	// What must point at this test's processes instead of the compose network: the store's address
 	// (service "sessionstore" there), Strapi's port (1337 in its container), and the host, since the
 	// shared Strapi's fixture users have audiences on *.localhost (dave: "*.localhost").
 	const exampleHost, testHost = "cms.example.com", "cms.localhost"
 	rewrites := map[string][2]string{
-		"traefik.http.middlewares.strapi-auth.plugin.accessproxy.storeURL": {"http://sessionstore:8181", store.URL},
+		"traefik.http.middlewares.strapi-auth.plugin.accessproxy.storeURL": {"http://sessionstore:8181", storeURL},
 		"traefik.http.services.cms.loadbalancer.server.port":               {"1337", strapiURL.Port()},
 		"traefik.http.routers.cms.rule":                                    {"Host(`" + exampleHost + "`)", "Host(`" + testHost + "`)"},
 	}
@@ -249,6 +353,8 @@ func TestStrapiDockerLabels(t *testing.T) {
 			}
 			dockerP["endpoint"] = docker.Endpoint()
 			static["ping"] = map[string]any{"entryPoint": "traefik"}
+			// Traefik's API on the same local entry point, to read back what the provider built.
+			static["api"] = map[string]any{"insecure": true, "dashboard": false}
 			static["log"] = map[string]any{"level": "INFO", "format": "json", "noColor": true}
 			static["global"] = map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false}
 			return jsonBytes(static)
@@ -264,6 +370,32 @@ func TestStrapiDockerLabels(t *testing.T) {
 	for _, want := range []string{"/_ping", "/v" + harness.FakeDockerAPIVersion + "/containers/json", "/v" + harness.FakeDockerAPIVersion + "/containers/" + strings.Repeat("01", 32) + "/json"} {
 		if !strings.Contains(seen, want) {
 			t.Fatalf("Traefik's Docker provider never called %s of the fake; it called:\n%s", want, seen)
+		}
+	}
+
+	// What Traefik built from the labels: the router and the plugin middleware, both from the
+	// Docker provider, the middleware's settings those of the labels.
+	api := harness.NewClient(fmt.Sprintf("http://127.0.0.1:%d", tr.PingPort))
+	router := do(t, api, "GET", "", "/api/http/routers/cms@docker", "", nil)
+	expectStatus(t, router, 200, "Traefik API: router cms@docker")
+	if rj := router.JSON(); rj["provider"] != "docker" || rj["status"] != "enabled" || fmt.Sprint(rj["middlewares"]) != "[strapi-auth@docker]" || rj["service"] != "cms" {
+		t.Fatalf("router cms@docker: %s", router)
+	}
+	mw := do(t, api, "GET", "", "/api/http/middlewares/strapi-auth@docker", "", nil)
+	expectStatus(t, mw, 200, "Traefik API: middleware strapi-auth@docker")
+	mj := mw.JSON()
+	plugin, _ := get(mj, "plugin", "accessproxy").(map[string]any)
+	if mj["provider"] != "docker" || mj["status"] != "enabled" || plugin == nil {
+		t.Fatalf("middleware strapi-auth@docker: %s", mw)
+	}
+	const prefix = "traefik.http.middlewares.strapi-auth.plugin.accessproxy."
+	for k, v := range labelMap {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		got := get(plugin, strings.Split(strings.TrimPrefix(k, prefix), ".")...)
+		if fmt.Sprint(got) != v && fmt.Sprint(got) != "["+v+"]" {
+			t.Errorf("label %s=%s: Traefik's middleware has %v", k, v, got)
 		}
 	}
 
@@ -306,6 +438,18 @@ func TestStrapiDockerLabels(t *testing.T) {
 	// Logout ends the session.
 	expectStatus(t, do(t, c, "POST", testHost, "/api/auth/logout", token, nil), 200, "logout")
 	expectError(t, do(t, c, "GET", testHost, "/api/users/me", token, nil), 401, "UnauthorizedError", "the token after logout")
+}
+
+// get walks nested JSON objects.
+func get(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
 }
 
 func labelKeys(m map[string]string) []string {
