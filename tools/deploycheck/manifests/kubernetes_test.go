@@ -644,3 +644,52 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// TestTraefikWiring: the IngressRoute uses the Middleware of these files, and the README's static
+// configuration loads the plugin under the name the Middleware uses, from this module.
+func TestTraefikWiring(t *testing.T) {
+	docs := loadDocs(t)
+	middlewares := map[string]bool{}
+	for _, d := range find(docs, "traefik.io/v1alpha1/Middleware") {
+		middlewares[str(d.obj, "metadata", "namespace")+"/"+str(d.obj, "metadata", "name")] = true
+	}
+	routes := find(docs, "traefik.io/v1alpha1/IngressRoute")
+	if len(routes) == 0 {
+		t.Fatal("no IngressRoute in examples/kubernetes")
+	}
+	for _, d := range routes {
+		ns := str(d.obj, "metadata", "namespace")
+		rs, _ := get(d.obj, "spec", "routes").([]any)
+		for _, r := range rs {
+			mws, _ := get(r, "middlewares").([]any)
+			if len(mws) == 0 {
+				t.Errorf("%s: a route without the plugin's middleware", d)
+			}
+			for _, m := range mws {
+				mns := str(m.(map[string]any), "namespace")
+				if mns == "" {
+					mns = ns
+				}
+				if key := mns + "/" + str(m.(map[string]any), "name"); !middlewares[key] {
+					t.Errorf("%s: middleware %s is not one of these files (%v)", d, key, sortedKeys(middlewares))
+				}
+			}
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "examples", "kubernetes", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := regexp.MustCompile(`(?m)^module (\S+)`).FindSubmatch(gomod)
+	m := regexp.MustCompile(`(?m)^\s*plugins:\n\s*([a-z0-9]+):\n\s*moduleName: (\S+)\n\s*version: (v\d+\.\d+\.\d+)`).FindSubmatch(readme)
+	if m == nil || module == nil {
+		t.Fatal("examples/kubernetes/README.md: no static configuration `plugins: <name>: moduleName: … version: vX.Y.Z`")
+	}
+	if string(m[1]) != "accessproxy" || string(m[2]) != string(module[1]) {
+		t.Errorf("README loads plugin %q from %q; the Middleware uses accessproxy, the module is %s", m[1], m[2], module[1])
+	}
+}
