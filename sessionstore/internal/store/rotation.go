@@ -93,7 +93,7 @@ func (f *Family) MintSession(m Mint) *Session {
 	addr := cmp.Or(m.ClientAddr, f.LoginAddr)
 	return &Session{
 		ID: m.ID, UserID: f.UserID, FamilyID: f.ID, Host: m.Host, Audience: slices.Clone(f.Audience),
-		DeviceID: f.DeviceID, DeviceName: f.DeviceName, LoginAddr: addr, LastAddr: addr, RememberMe: f.RememberMe,
+		DeviceID: f.DeviceID, DeviceName: f.DeviceName, LoginAddr: addr, LastAddr: addr, RememberMe: f.RememberMe, Username: f.Username,
 		UpstreamVersion: 1, CreatedAt: m.Now, LastSeenAt: m.Now, HostsLastSeen: map[string]int64{m.Host: m.Now},
 		IdleTimeoutMs: m.IdleTimeoutMs, Sliding: m.Sliding,
 		ExpiresAt: FirstExpiry(m.Now, m.IdleTimeoutMs, abs), AbsoluteExpiresAt: abs,

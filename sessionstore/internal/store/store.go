@@ -52,6 +52,9 @@ type Session struct {
 	LoginAddr, LastAddr string
 	// RememberMe is the login's choice, kept for every plugin instance; a rotation's session has its family's.
 	RememberMe bool
+	// Username is the account name Strapi's user object showed at login ("" = unknown), for
+	// operators to search by; a rotation's session has its family's. Not secret, never used for access.
+	Username string
 }
 
 // Family is the chain of refresh tokens issued from one login. It keeps its own sealed copy of the
@@ -65,6 +68,7 @@ type Family struct {
 	DeviceName string
 	LoginAddr  string // the login's client address ("" = unknown), for sessions minted without one
 	RememberMe bool   // the login's, given to every session the family mints
+	Username   string // the login's username, given to every session the family mints
 	JWT        []byte
 	Refresh    []byte
 	CreatedAt  int64
@@ -182,6 +186,8 @@ type SweepResult struct {
 	Sessions, Tokens, Families, Counters int
 	// Changes counts change-feed records the sweeper trimmed (TrimChanges; Sweep leaves it 0).
 	Changes int
+	// Audit counts audit events the sweeper removed (AuditLog.SweepAudit; Sweep leaves it 0).
+	Audit int
 	// More is true when a limit was reached and another call may find more.
 	More bool
 }

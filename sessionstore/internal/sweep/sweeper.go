@@ -23,6 +23,9 @@ type Sweeper struct {
 	// no trimming).
 	ChangeRetention time.Duration
 	ChangeMax       int64
+	// AuditRetention removes audit events older than it, Batch per call, on backends that keep
+	// the trail (store.AuditLog); 0: kept for ever.
+	AuditRetention time.Duration
 	// OnSweep, if set, receives the totals of every run (metrics).
 	OnSweep func(store.SweepResult, error)
 }
@@ -76,9 +79,12 @@ func (s *Sweeper) Once(ctx context.Context) (total store.SweepResult, err error)
 	if total.Changes, err = s.trimChanges(ctx, at); err != nil {
 		return total, err
 	}
+	if total.Audit, err = s.sweepAudit(ctx, at); err != nil {
+		return total, err
+	}
 	if s.Logger != nil && total != (store.SweepResult{}) {
 		s.Logger.Info("swept expired records", "sessions", total.Sessions, "tokens", total.Tokens,
-			"families", total.Families, "counters", total.Counters, "changes", total.Changes)
+			"families", total.Families, "counters", total.Counters, "changes", total.Changes, "audit", total.Audit)
 	}
 	return total, nil
 }
@@ -95,6 +101,24 @@ func (s *Sweeper) trimChanges(ctx context.Context, at int64) (int, error) {
 	n := 0
 	for ctx.Err() == nil {
 		removed, more, err := s.Backend.TrimChanges(ctx, plan)
+		n += removed
+		if err != nil || !more {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// sweepAudit applies the audit retention at the run's cut-off, in batches.
+func (s *Sweeper) sweepAudit(ctx context.Context, at int64) (int, error) {
+	log, ok := s.Backend.(store.AuditLog)
+	if !ok || s.AuditRetention <= 0 {
+		return 0, nil
+	}
+	before := at - s.AuditRetention.Milliseconds()
+	n := 0
+	for ctx.Err() == nil {
+		removed, more, err := log.SweepAudit(ctx, before, s.Batch)
 		n += removed
 		if err != nil || !more {
 			return n, err

@@ -108,3 +108,37 @@ func TestOnceTrimsChangesInBatches(t *testing.T) {
 		t.Fatalf("no retention: %+v, %v, %d trims", res, err, len(f.plans))
 	}
 }
+
+// auditBackend keeps a trail of n events and answers SweepAudit in batches.
+type auditBackend struct {
+	fakeBackend
+	left   int
+	before []int64
+}
+
+func (a *auditBackend) ListAudit(context.Context, store.AuditQuery) (store.AuditPage, error) {
+	return store.AuditPage{}, nil
+}
+
+func (a *auditBackend) SweepAudit(ctx context.Context, before int64, limit int) (int, bool, error) {
+	a.before = append(a.before, before)
+	n := min(a.left, limit)
+	a.left -= n
+	return n, a.left > 0, nil
+}
+
+func TestOnceSweepsAuditInBatches(t *testing.T) {
+	a := &auditBackend{fakeBackend: fakeBackend{sweep: func(int32) (store.SweepResult, error) { return store.SweepResult{}, nil }}, left: 5}
+	now := time.UnixMilli(1_700_000_000_000)
+	s := &Sweeper{Backend: a, Batch: 2, AuditRetention: time.Hour, Now: func() time.Time { return now }}
+	res, err := s.Once(t.Context())
+	if err != nil || res.Audit != 5 || len(a.before) != 3 || a.before[0] != now.Add(-time.Hour).UnixMilli() {
+		t.Fatalf("Once = %+v, %v; calls %v", res, err, a.before)
+	}
+	// Without a retention nothing is swept.
+	a.left, a.before = 5, nil
+	s.AuditRetention = 0
+	if res, _ := s.Once(t.Context()); res.Audit != 0 || a.before != nil {
+		t.Fatalf("no retention: %+v %v", res, a.before)
+	}
+}

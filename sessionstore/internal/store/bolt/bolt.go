@@ -13,6 +13,7 @@
 //	counters          key → counter           counters_by_exp   be64(resetAt)|key
 //	meta              "sessions" → be64 count of stored sessions
 //	changes           be64(seq) → change (the change feed, see changes.go)
+//	audit             be64(id) → audit event (the audit trail, see audit.go)
 package bolt
 
 import (
@@ -53,7 +54,8 @@ var (
 	addedBuckets = []struct {
 		name     []byte
 		backfill func(*bbolt.Tx) error
-	}{{bTokSess, backfillTokensBySession}, {bChanges, func(*bbolt.Tx) error { return nil }}}
+	}{{bTokSess, backfillTokensBySession}, {bChanges, func(*bbolt.Tx) error { return nil }},
+		{bAudit, func(*bbolt.Tx) error { return nil }}}
 
 	keySessionCount = []byte("sessions")
 )

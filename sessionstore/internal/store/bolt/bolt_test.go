@@ -112,7 +112,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Fatalf("decodeToken(%x) accepted", b)
 		}
 	}
-	for _, b := range [][]byte{{familyV4 + 1}, append(encodeFamily(f), 0)} {
+	for _, b := range [][]byte{{familyV5 + 1}, append(encodeFamily(f), 0)} {
 		if _, err := decodeFamily(b); err == nil {
 			t.Fatalf("decodeFamily(%x) accepted", b)
 		}
@@ -140,7 +140,7 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	for _, v := range []struct {
 		version byte
 		cut     int
-	}{{sessionV1, 6}, {sessionV2, 5}, {sessionV3, 3}} {
+	}{{sessionV1, 7}, {sessionV2, 6}, {sessionV3, 4}, {sessionV4, 1}} {
 		gs, err := decodeSession(older(encodeSession(sess), v.version, v.cut))
 		if err != nil || fmt.Sprintf("%+v", *gs) != fmt.Sprintf("%+v", *sess) {
 			t.Fatalf("v%d session: %+v %v", v.version, gs, err)
@@ -148,12 +148,12 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	}
 	checked := *sess
 	checked.RevalidatedAt = 9
-	v2 := older(encodeSession(&checked), sessionV2, 5)
+	v2 := older(encodeSession(&checked), sessionV2, 6)
 	if gs, err := decodeSession(v2); err != nil || gs.RevalidatedAt != 9 || gs.DeviceID != "" {
 		t.Fatalf("v2 session with revalidatedAt: %+v %v", gs, err)
 	}
 	checked.DeviceID, checked.DeviceName = "d-1", "Ana’s phone"
-	if gs, err := decodeSession(older(encodeSession(&checked), sessionV3, 3)); err != nil || gs.DeviceName != "Ana’s phone" ||
+	if gs, err := decodeSession(older(encodeSession(&checked), sessionV3, 4)); err != nil || gs.DeviceName != "Ana’s phone" ||
 		gs.LoginAddr != "" || gs.LastAddr != "" || gs.RememberMe {
 		t.Fatalf("v3 session with a device: %+v %v", gs, err)
 	}
@@ -162,7 +162,7 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	for _, v := range []struct {
 		version byte
 		cut     int
-	}{{familyV1, 5}, {familyV2, 4}, {familyV3, 2}} {
+	}{{familyV1, 6}, {familyV2, 5}, {familyV3, 3}, {familyV4, 1}} {
 		if gf, err := decodeFamily(older(encodeFamily(f), v.version, v.cut)); err != nil || fmt.Sprintf("%+v", *gf) != fmt.Sprintf("%+v", *f) {
 			t.Fatalf("v%d family: %+v %v", v.version, gf, err)
 		}
@@ -179,7 +179,7 @@ func TestCodecReadsOlderVersions(t *testing.T) {
 	}
 
 	// An older version byte with the newer fields still there is corrupt, and so is a newer version.
-	for _, b := range [][]byte{{sessionV4 + 1}, append([]byte{sessionV3}, encodeSession(sess)[1:]...), append(older(encodeSession(sess), sessionV1, 6), 0)} {
+	for _, b := range [][]byte{{sessionV5 + 1}, append([]byte{sessionV4}, encodeSession(sess)[1:]...), append(older(encodeSession(sess), sessionV1, 7), 0)} {
 		if _, err := decodeSession(b); err == nil {
 			t.Fatalf("decodeSession(%x) accepted", b)
 		}

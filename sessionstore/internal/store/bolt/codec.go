@@ -17,10 +17,12 @@ const (
 	sessionV2 byte = 2 // + revalidatedAt
 	sessionV3 byte = 3 // + deviceId, deviceName
 	sessionV4 byte = 4 // + loginAddr, lastAddr, rememberMe
+	sessionV5 byte = 5 // + username
 	familyV1  byte = 1
 	familyV2  byte = 2 // + revalidatedAt
 	familyV3  byte = 3 // + deviceId, deviceName
 	familyV4  byte = 4 // + loginAddr, rememberMe
+	familyV5  byte = 5 // + username
 	tokenV1   byte = 1
 	tokenV2   byte = 2 // + userId
 	tokenV3   byte = 3 // + spentAt
@@ -153,7 +155,7 @@ func (d *decoder) done() error {
 
 func encodeSession(s *store.Session) []byte {
 	b := make([]byte, 0, 160+len(s.JWT)+len(s.Refresh)+len(s.DeviceID)+len(s.DeviceName)+len(s.LoginAddr)+len(s.LastAddr)+32*len(s.HostsLastSeen))
-	b = append(b, sessionV4)
+	b = append(b, sessionV5)
 	b = appendString(b, s.ID)
 	b = appendString(b, s.UserID)
 	b = appendString(b, s.FamilyID)
@@ -184,12 +186,13 @@ func encodeSession(s *store.Session) []byte {
 	b = appendString(b, s.DeviceName)
 	b = appendString(b, s.LoginAddr)
 	b = appendString(b, s.LastAddr)
-	return appendBool(b, s.RememberMe)
+	b = appendBool(b, s.RememberMe)
+	return appendString(b, s.Username)
 }
 
 func decodeSession(b []byte) (*store.Session, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(sessionV4)
+	v := d.versionUpTo(sessionV5)
 	s := &store.Session{
 		ID:                d.string(),
 		UserID:            d.string(),
@@ -225,6 +228,9 @@ func decodeSession(b []byte) (*store.Session, error) {
 	if v >= sessionV4 {
 		s.LoginAddr, s.LastAddr, s.RememberMe = d.string(), d.string(), d.bool()
 	}
+	if v >= sessionV5 {
+		s.Username = d.string()
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -233,7 +239,7 @@ func decodeSession(b []byte) (*store.Session, error) {
 
 func encodeFamily(f *store.Family) []byte {
 	b := make([]byte, 0, 128+len(f.JWT)+len(f.Refresh)+len(f.DeviceID)+len(f.DeviceName)+len(f.LoginAddr))
-	b = append(b, familyV4)
+	b = append(b, familyV5)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
 	b = appendString(b, f.Host)
@@ -246,12 +252,13 @@ func encodeFamily(f *store.Family) []byte {
 	b = appendString(b, f.DeviceID)
 	b = appendString(b, f.DeviceName)
 	b = appendString(b, f.LoginAddr)
-	return appendBool(b, f.RememberMe)
+	b = appendBool(b, f.RememberMe)
+	return appendString(b, f.Username)
 }
 
 func decodeFamily(b []byte) (*store.Family, error) {
 	d := decoder{b: b}
-	v := d.versionUpTo(familyV4)
+	v := d.versionUpTo(familyV5)
 	f := &store.Family{
 		ID:        d.string(),
 		UserID:    d.string(),
@@ -270,6 +277,9 @@ func decodeFamily(b []byte) (*store.Family, error) {
 	}
 	if v >= familyV4 {
 		f.LoginAddr, f.RememberMe = d.string(), d.bool()
+	}
+	if v >= familyV5 {
+		f.Username = d.string()
 	}
 	if err := d.done(); err != nil {
 		return nil, err

@@ -52,6 +52,9 @@ func (s *Store) IncrCounter(ctx context.Context, key string, windowMs, by, now i
 				return err
 			}
 		}
+		if err := recordAudit(tx)(store.CounterEvent(store.AuditFrom(ctx), by, now)); err != nil {
+			return err
+		}
 		return tx.Bucket(bCounters).Put([]byte(key), encodeCounter(out))
 	})
 	return out, err

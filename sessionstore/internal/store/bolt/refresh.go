@@ -149,6 +149,7 @@ func revokeFamily(tx *bbolt.Tx, famID string, now int64, keepSpent bool) (store.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
 	var res store.RotateResult
 	var outcome error
+	note := store.AuditFrom(ctx)
 	err := s.w.update(func(tx *bbolt.Tx) error {
 		res = store.RotateResult{}
 		t, err := loadToken(tx, r.TokenHash)
@@ -170,6 +171,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			}
 			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
+			if err := recordAudit(tx)(store.RotationEvent(note, res, outcome, r.Now)); err != nil {
+				return err
+			}
 			return recordIf(tx)(store.RotationChange(res, outcome, r.Now))
 		default:
 			return nil
@@ -200,6 +204,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			return err
 		}
 		res.Session, res.Family, res.Replaced, res.Grace = sess, f, t.SessionID, grace
+		if err := recordAudit(tx)(store.RotationEvent(note, res, nil, r.Now)); err != nil {
+			return err
+		}
 		return recordIf(tx)(store.RotationChange(res, nil, r.Now))
 	})
 	if err != nil {

@@ -93,6 +93,7 @@ func removeSessionByID(tx *bbolt.Tx, id string, now int64) (removed, live bool, 
 func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken, lim store.Limit) (store.Revocation, error) {
 	var rev store.Revocation
 	var outcome error
+	note := store.AuditFrom(ctx)
 	err := s.w.update(func(tx *bbolt.Tx) error {
 		rev, outcome = store.Revocation{}, nil
 		if tx.Bucket(bSessions).Get([]byte(sess.ID)) != nil ||
@@ -105,6 +106,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store
 		if rev, outcome, err = applyLimit(tx, sess.UserID, lim, sess.CreatedAt); err != nil || outcome != nil {
 			return err // a refusal writes nothing
 		}
+		if err := recordAudit(tx)(store.RevocationEvent(note, store.AuditEvicted, rev, sess.CreatedAt)); err != nil {
+			return err
+		}
 		if f != nil {
 			if err := insertFamily(tx, f); err != nil {
 				return err
@@ -115,7 +119,10 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store
 				return err
 			}
 		}
-		return insertSession(tx, sess)
+		if err := insertSession(tx, sess); err != nil {
+			return err
+		}
+		return recordAudit(tx)(store.LoginEvent(note, sess), true)
 	})
 	if err != nil {
 		return store.Revocation{}, err
@@ -243,6 +250,7 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) (store.Revocation, error) {
 	var rev store.Revocation
 	var outcome error
+	note := store.AuditFrom(ctx)
 	err := s.w.update(func(tx *bbolt.Tx) error {
 		rev, outcome = store.Revocation{}, nil
 		sess, err := loadSession(tx, id)
@@ -283,6 +291,9 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 				rev.Add(id, live)
 			}
 		}
+		if err := recordAudit(tx)(store.RevocationEvent(note, store.DeleteKind(note), rev, d.Now)); err != nil {
+			return err
+		}
 		return recordIf(tx)(store.RevokedChange(rev, d.Now))
 	})
 	if err != nil {
@@ -321,6 +332,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) 
 // DeleteUserSessions removes every session and family of the user.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
 	var rev store.Revocation
+	note := store.AuditFrom(ctx)
 	err := s.w.update(func(tx *bbolt.Tx) error {
 		rev = store.Revocation{UserID: userID}
 		for _, famID := range ownedIDs(tx.Bucket(bFamUser), userID) {
@@ -339,6 +351,9 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64
 				rev.Add(id, live)
 			}
 		}
+		if err := recordAudit(tx)(store.RevocationEvent(note, store.AuditLogoutAll, rev, now)); err != nil {
+			return err
+		}
 		return recordChange(tx, store.UserChange(userID, rev, now))
 	})
 	if err != nil {
@@ -354,6 +369,7 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 		return store.Revocation{UserID: userID}.Sorted(), nil
 	}
 	var rev store.Revocation
+	note := store.AuditFrom(ctx)
 	err := s.w.update(func(tx *bbolt.Tx) error {
 		rev = store.Revocation{UserID: userID}
 		for _, famID := range ownedIDs(tx.Bucket(bFamUser), userID) {
@@ -382,6 +398,9 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 				return err
 			}
 			rev.Add(id, sess.Live(now))
+		}
+		if err := recordAudit(tx)(store.RevocationEvent(note, store.AuditLogout, rev, now)); err != nil {
+			return err
 		}
 		return recordIf(tx)(store.RevokedChange(rev, now))
 	})

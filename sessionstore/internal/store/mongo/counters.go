@@ -37,12 +37,17 @@ func (s *Store) IncrCounter(ctx context.Context, key string, windowMs, by, now i
 		return apply(c, found), nil
 	}
 	var out store.Counter
-	err := s.withLock(ctx, "c:"+key, func() error {
+	err := s.withLock(ctx, "c:"+key, func() (err error) {
 		c, found, err := s.loadCounter(ctx, key)
 		if err != nil {
 			return err
 		}
 		out = apply(c, found)
+		defer func() { // after the write, under the key's lock
+			if err == nil {
+				s.recordAudit(ctx)(store.CounterEvent(store.AuditFrom(ctx), by, now))
+			}
+		}()
 		if !found {
 			return s.insert(ctx, s.counters, &counterDoc{Key: key, Count: out.Count, ResetAt: bson.DateTime(out.ResetAt)})
 		}

@@ -33,6 +33,7 @@ type sessionDoc struct {
 	LoginAddr         string           `bson:"loginAddr,omitempty"` // absent: unknown (older documents too)
 	LastAddr          string           `bson:"lastAddr,omitempty"`
 	RememberMe        bool             `bson:"rememberMe,omitempty"` // absent: false
+	Username          string           `bson:"username,omitempty"`   // absent: unknown (older documents too)
 }
 
 type familyDoc struct {
@@ -49,6 +50,7 @@ type familyDoc struct {
 	DeviceName    string        `bson:"deviceName,omitempty"`
 	LoginAddr     string        `bson:"loginAddr,omitempty"`
 	RememberMe    bool          `bson:"rememberMe,omitempty"`
+	Username      string        `bson:"username,omitempty"`
 }
 
 type tokenDoc struct {
@@ -86,7 +88,7 @@ func toSessionDoc(s *store.Session) *sessionDoc {
 		LastSeenAt: s.LastSeenAt, Hosts: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
 		ExpiresAt: bson.DateTime(s.ExpiresAt), AbsoluteExpiresAt: bson.DateTime(s.AbsoluteExpiresAt),
 		RevalidatedAt: s.RevalidatedAt, DeviceID: s.DeviceID, DeviceName: s.DeviceName,
-		LoginAddr: s.LoginAddr, LastAddr: s.LastAddr, RememberMe: s.RememberMe,
+		LoginAddr: s.LoginAddr, LastAddr: s.LastAddr, RememberMe: s.RememberMe, Username: s.Username,
 	}
 }
 
@@ -104,20 +106,20 @@ func (d *sessionDoc) session() *store.Session {
 		CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, HostsLastSeen: hosts, IdleTimeoutMs: d.IdleTimeoutMs,
 		Sliding: d.Sliding, ExpiresAt: int64(d.ExpiresAt), AbsoluteExpiresAt: int64(d.AbsoluteExpiresAt),
 		RevalidatedAt: d.RevalidatedAt, DeviceID: d.DeviceID, DeviceName: d.DeviceName,
-		LoginAddr: d.LoginAddr, LastAddr: d.LastAddr, RememberMe: d.RememberMe,
+		LoginAddr: d.LoginAddr, LastAddr: d.LastAddr, RememberMe: d.RememberMe, Username: d.Username,
 	}
 }
 
 func toFamilyDoc(f *store.Family) *familyDoc {
 	return &familyDoc{ID: f.ID, UserID: f.UserID, Host: f.Host, Audience: f.Audience, JWT: f.JWT,
 		Refresh: f.Refresh, CreatedAt: f.CreatedAt, ExpiresAt: bson.DateTime(f.ExpiresAt), RevalidatedAt: f.RevalidatedAt,
-		DeviceID: f.DeviceID, DeviceName: f.DeviceName, LoginAddr: f.LoginAddr, RememberMe: f.RememberMe}
+		DeviceID: f.DeviceID, DeviceName: f.DeviceName, LoginAddr: f.LoginAddr, RememberMe: f.RememberMe, Username: f.Username}
 }
 
 func (d *familyDoc) family() *store.Family {
 	return &store.Family{ID: d.ID, UserID: d.UserID, Host: d.Host, Audience: d.Audience, JWT: bytesOrNil(d.JWT),
 		Refresh: bytesOrNil(d.Refresh), CreatedAt: d.CreatedAt, ExpiresAt: int64(d.ExpiresAt), RevalidatedAt: d.RevalidatedAt,
-		DeviceID: d.DeviceID, DeviceName: d.DeviceName, LoginAddr: d.LoginAddr, RememberMe: d.RememberMe}
+		DeviceID: d.DeviceID, DeviceName: d.DeviceName, LoginAddr: d.LoginAddr, RememberMe: d.RememberMe, Username: d.Username}
 }
 
 func toTokenDoc(t *store.RefreshToken) *tokenDoc {

@@ -78,6 +78,7 @@ type Store struct {
 	db                                          *mongo.Database
 	sessions, families, tokens, counters, locks *mongo.Collection
 	changes, sequences                          *mongo.Collection
+	audit                                       *mongo.Collection // the audit trail (audit.go)
 	opTimeout, lease, gapSettle                 time.Duration
 	log                                         *slog.Logger
 	// TTL reports whether TTL indexes are in place (false on FerretDB).
@@ -129,7 +130,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		client: client, db: db,
 		sessions: db.Collection("sessions"), families: db.Collection("families"), tokens: db.Collection("tokens"),
 		counters: db.Collection("counters"), locks: db.Collection("locks"),
-		changes: db.Collection("changes"), sequences: db.Collection("sequences"),
+		changes: db.Collection("changes"), sequences: db.Collection("sequences"), audit: db.Collection("audit"),
 		opTimeout: o.OpTimeout, lease: o.LockLease, gapSettle: 2 * o.OpTimeout, log: o.Logger, closed: make(chan struct{}),
 	}
 	deadline := time.Now().Add(o.StartupTimeout)
@@ -175,7 +176,8 @@ func (s *Store) ensureIndexes(ctx context.Context, noTTL bool) error {
 	plain := []struct {
 		coll *mongo.Collection
 		key  string
-	}{{s.sessions, "userId"}, {s.sessions, "familyId"}, {s.families, "userId"}, {s.tokens, "familyId"}, {s.tokens, "sessionId"}, {s.changes, "seq"}}
+	}{{s.sessions, "userId"}, {s.sessions, "familyId"}, {s.families, "userId"}, {s.tokens, "familyId"}, {s.tokens, "sessionId"}, {s.changes, "seq"},
+		{s.audit, "at"}, {s.audit, "userId"}}
 	for _, ix := range plain {
 		if err := s.createIndex(ctx, ix.coll, ix.key, false); err != nil {
 			return err

@@ -109,6 +109,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			}
 			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
+			s.recordAudit(ctx)(store.RotationEvent(store.AuditFrom(ctx), res, outcome, r.Now))
 			return s.recordIf(ctx)(store.RotationChange(res, outcome, r.Now))
 		default:
 			return nil
@@ -150,6 +151,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		// The token is spent: failing now would make the client's retry a reuse. recordChange
 		// has logged the failure; other proxies keep the replaced session until it expires.
 		_ = s.recordIf(ctx)(store.RotationChange(res, nil, r.Now))
+		s.recordAudit(ctx)(store.RotationEvent(store.AuditFrom(ctx), res, nil, r.Now))
 		return nil
 	})
 	if err != nil {

@@ -88,16 +88,27 @@ func (s *Store) loadLiveSession(ctx context.Context, id string, now int64) (*sto
 // CreateSession applies the user's session cap (evict.go), then inserts the records (insertLogin).
 // Without a cap it takes no lock: there is nothing to count.
 func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken, lim store.Limit) (store.Revocation, error) {
+	note := store.AuditFrom(ctx)
 	if lim.Max <= 0 {
-		return store.Revocation{UserID: sess.UserID}.Sorted(), s.insertLogin(ctx, sess, f, t)
+		err := s.insertLogin(ctx, sess, f, t)
+		if err == nil {
+			s.recordAudit(ctx)(store.LoginEvent(note, sess), true)
+		}
+		return store.Revocation{UserID: sess.UserID}.Sorted(), err
 	}
 	var rev store.Revocation
 	err := s.withLock(ctx, userLock(sess.UserID), func() error {
 		var err error
-		if rev, err = s.applyLimit(ctx, sess, t, lim); err != nil {
+		rev, err = s.applyLimit(ctx, sess, t, lim)
+		s.recordAudit(ctx)(store.RevocationEvent(note, store.AuditEvicted, rev, sess.CreatedAt))
+		if err != nil {
 			return err
 		}
-		return s.insertLogin(ctx, sess, f, t)
+		if err := s.insertLogin(ctx, sess, f, t); err != nil {
+			return err
+		}
+		s.recordAudit(ctx)(store.LoginEvent(note, sess), true)
+		return nil
 	})
 	// With an error, rev is what an eviction removed before the insert failed (else empty).
 	return rev.Sorted(), err
@@ -294,6 +305,8 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 		}
 	}
 	// After the last write (the family's revocation ran under its lock, released by now).
+	note := store.AuditFrom(ctx)
+	s.recordAudit(ctx)(store.RevocationEvent(note, store.DeleteKind(note), rev, d.Now))
 	if err := s.recordIf(ctx)(store.RevokedChange(rev, d.Now)); err != nil {
 		return store.Revocation{}, err
 	}
@@ -365,6 +378,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now int64) 
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
 	rev, err := s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}}, now)
 	if err == nil {
+		s.recordAudit(ctx)(store.RevocationEvent(store.AuditFrom(ctx), store.AuditLogoutAll, rev, now))
 		err = s.recordChange(ctx, store.UserChange(userID, rev, now))
 	}
 	if err != nil {
@@ -382,6 +396,7 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 	}
 	rev, err := s.revokeMatching(ctx, userID, bson.D{{Key: "userId", Value: userID}, {Key: "deviceId", Value: deviceID}}, now)
 	if err == nil {
+		s.recordAudit(ctx)(store.RevocationEvent(store.AuditFrom(ctx), store.AuditLogout, rev, now))
 		err = s.recordIf(ctx)(store.RevokedChange(rev, now))
 	}
 	if err != nil {

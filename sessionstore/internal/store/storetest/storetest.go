@@ -58,6 +58,8 @@ func Run(t *testing.T, newBackend NewFunc) {
 		{"Addresses", testAddresses},
 		{"RememberMe", testRememberMe},
 		{"DeleteUserEndsEveryFamily", testDeleteUserEndsEveryFamily},
+		{"Audit", testAudit},
+		{"Directory", testDirectory},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
