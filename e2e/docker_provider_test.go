@@ -147,7 +147,8 @@ func interpolate(s string, vars map[string]string) (string, error) {
 }
 
 // staticFromFlags turns Traefik CLI flags (--a.b.c=v) into the nested static configuration they
-// stand for ("--providers.docker=true" enables the section, as on the command line).
+// stand for. "--providers.docker=true" switches a section on, as on the command line: its flags
+// below it (--providers.docker.exposedbydefault=…) make it a section; left alone, the value stays.
 func staticFromFlags(flags []string) (map[string]any, error) {
 	root := map[string]any{}
 	for _, f := range flags {
@@ -163,31 +164,21 @@ func staticFromFlags(flags []string) (map[string]any, error) {
 				if v, set := m[p]; set && v != "true" {
 					return nil, fmt.Errorf("traefik flag %q: %s is both a value and a section", f, p)
 				}
-				next = map[string]any{}
+				next = map[string]any{} // an enabled section ("true") with settings of its own
 				m[p] = next
 			}
 			m = next
 		}
 		last := parts[len(parts)-1]
-		if _, isSection := m[last].(map[string]any); isSection && kv[1] == "true" {
-			continue
-		}
-		if kv[1] == "true" {
-			m[last] = map[string]any{} // a section switched on; a bool leaf reads {} as true too
-			if isBoolLeaf(kv[0]) {
-				m[last] = "true"
+		if _, isSection := m[last].(map[string]any); isSection {
+			if kv[1] != "true" {
+				return nil, fmt.Errorf("traefik flag %q: %s is a section", f, last)
 			}
 			continue
 		}
 		m[last] = kv[1]
 	}
 	return root, nil
-}
-
-// isBoolLeaf: the flags of the example that are plain booleans rather than sections.
-func isBoolLeaf(key string) bool {
-	k := strings.ToLower(key)
-	return strings.HasSuffix(k, "exposedbydefault") || strings.HasSuffix(k, "watch")
 }
 
 func TestStrapiDockerLabels(t *testing.T) {
