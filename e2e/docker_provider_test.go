@@ -5,7 +5,8 @@ package e2e
 // that reports one running container, "strapi", with the labels of the compose file's strapi
 // service. Traefik's own label parser builds the router and the accessproxy middleware from them;
 // a login through that router against the real Strapi is swapped for a proxy token, and protected
-// calls work with it (bearer and the cookie the labels turn on).
+// calls work with it (bearer and the cookie the labels turn on); the container's die and start
+// events take the router away and bring it back.
 
 import (
 	"encoding/json"
@@ -429,6 +430,34 @@ func TestStrapiDockerLabels(t *testing.T) {
 	// Logout ends the session.
 	expectStatus(t, do(t, c, "POST", testHost, "/api/auth/logout", token, nil), 200, "logout")
 	expectError(t, do(t, c, "GET", testHost, "/api/users/me", token, nil), 401, "UnauthorizedError", "the token after logout")
+
+	// The provider follows Docker's event stream: the container stops, its router goes; it starts
+	// again, the router and its middleware come back and a login works.
+	waitUntil(t, 5*time.Second, "Traefik's Docker provider to open /events", func() bool { return docker.Watchers() > 0 })
+	gone, ok := docker.Stop("strapi")
+	if !ok {
+		t.Fatal("fake docker: no strapi container")
+	}
+	routed := func() bool {
+		r, err := c.Do("GET", testHost, "/api/users/me", "", nil)
+		return err == nil && !(r.Status == 404 && strings.TrimSpace(string(r.Body)) == "404 page not found")
+	}
+	waitUntil(t, 15*time.Second, "the router to go after the container's die event", func() bool { return !routed() })
+	docker.Start(gone)
+	waitUntil(t, 15*time.Second, "the router to return after the container's start event", routed)
+	token, _ = login(t, c, testHost, "dave", "Dave-passw0rd")
+	expectStatus(t, do(t, c, "GET", testHost, "/api/users/me", token, nil), 200, "/api/users/me after the container restarted")
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // get walks nested JSON objects.

@@ -39,6 +39,7 @@ type FakeDocker struct {
 	mu         sync.Mutex
 	containers []FakeContainer
 	requests   []string
+	watchers   map[chan []byte]bool
 	done       chan struct{}
 }
 
@@ -56,7 +57,7 @@ func StartFakeDocker(env *Env, containers []FakeContainer) (*FakeDocker, error) 
 			containers[i].ID = strings.Repeat(fmt.Sprintf("%02x", i+1), 32)
 		}
 	}
-	d := &FakeDocker{Socket: filepath.Join(dir, "docker.sock"), containers: containers, done: make(chan struct{})}
+	d := &FakeDocker{Socket: filepath.Join(dir, "docker.sock"), containers: containers, watchers: map[chan []byte]bool{}, done: make(chan struct{})}
 	d.ln, err = net.Listen("unix", d.Socket)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -140,18 +141,91 @@ func (d *FakeDocker) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeDockerJSON(w, http.StatusNotFound, map[string]any{"message": "No such container: " + id})
 	case path == "/events":
-		// A stream that stays open with no events until the client or the env goes away.
+		// A stream that stays open until the client or the env goes away, one JSON message per
+		// container event (Stop, Start).
+		ch := make(chan []byte, 16)
+		d.mu.Lock()
+		d.watchers[ch] = true
+		d.mu.Unlock()
+		defer func() {
+			d.mu.Lock()
+			delete(d.watchers, ch)
+			d.mu.Unlock()
+		}()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		if f, ok := w.(http.Flusher); ok {
+		f, _ := w.(http.Flusher)
+		if f != nil {
 			f.Flush()
 		}
-		select {
-		case <-r.Context().Done():
-		case <-d.done:
+		for {
+			select {
+			case msg := <-ch:
+				_, _ = w.Write(msg)
+				if f != nil {
+					f.Flush()
+				}
+			case <-r.Context().Done():
+				return
+			case <-d.done:
+				return
+			}
 		}
 	default:
 		writeDockerJSON(w, http.StatusNotFound, map[string]any{"message": "page not found"})
+	}
+}
+
+// Watchers is how many /events streams are open (Traefik's provider keeps one).
+func (d *FakeDocker) Watchers() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.watchers)
+}
+
+// Stop takes a container out of the list and sends a "die" event for it, as Docker does when a
+// container stops.
+func (d *FakeDocker) Stop(name string) (FakeContainer, bool) {
+	d.mu.Lock()
+	var gone FakeContainer
+	found := false
+	for i, c := range d.containers {
+		if c.Name == name {
+			gone, found = c, true
+			d.containers = append(d.containers[:i:i], d.containers[i+1:]...)
+			break
+		}
+	}
+	d.mu.Unlock()
+	if found {
+		d.event(gone, "die")
+	}
+	return gone, found
+}
+
+// Start adds a container and sends its "start" event.
+func (d *FakeDocker) Start(c FakeContainer) {
+	d.mu.Lock()
+	d.containers = append(d.containers, c)
+	d.mu.Unlock()
+	d.event(c, "start")
+}
+
+func (d *FakeDocker) event(c FakeContainer, action string) {
+	now := time.Now()
+	msg, _ := json.Marshal(map[string]any{
+		"status": action, "id": c.ID, "from": c.Name + ":latest", "Type": "container", "Action": action,
+		"Actor": map[string]any{"ID": c.ID, "Attributes": map[string]string{"name": c.Name, "image": c.Name + ":latest"}},
+		"scope": "local", "time": now.Unix(), "timeNano": now.UnixNano(),
+	})
+	msg = append(msg, '\n')
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ch := range d.watchers {
+		select {
+		case ch <- msg:
+		default:
+		}
 	}
 }
 
