@@ -175,7 +175,9 @@ func run(o options) error {
 			Plugin: harness.PluginConfig(store, secret, map[string]any{"loginRateLimit": "100000000/m", "revalidateEvery": manyRevalidateEvery})})
 	}
 	// ACCESSPROXY_BENCH_PPROF=<dir>: Traefik's pprof on, and a CPU profile of each N's last plugin run.
-	tr, err := harness.StartTraefik(env, harness.TraefikOptions{LogLevel: "ERROR", Routers: routers, Debug: os.Getenv("ACCESSPROXY_BENCH_PPROF") != ""})
+	// ACCESSPROXY_BENCH_TRAEFIK_ENV="K=V …": more environment for Traefik (e.g. GOGC=200, to see the GC's share).
+	tr, err := harness.StartTraefik(env, harness.TraefikOptions{LogLevel: "ERROR", Routers: routers, Debug: os.Getenv("ACCESSPROXY_BENCH_PPROF") != "",
+		Env: strings.Fields(os.Getenv("ACCESSPROXY_BENCH_TRAEFIK_ENV"))})
 	if err != nil {
 		return err
 	}

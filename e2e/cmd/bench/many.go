@@ -165,8 +165,9 @@ func storeRequests(metrics string) map[string]float64 {
 }
 
 const (
-	routeGet   = "GET /v1/sessions/{id}"
-	routeTouch = "POST /v1/sessions/{id}/touch"
+	routeGet     = "GET /v1/sessions/{id}"
+	routeTouch   = "POST /v1/sessions/{id}/touch"
+	routeTouches = "POST /v1/touches"
 )
 
 func scrapeStore(url string) (map[string]float64, error) {
@@ -313,24 +314,28 @@ end
 
 // manyRow is one N of the table.
 type manyRow struct {
-	n                        int
-	newLogins                int
-	loginRate                float64 // logins/s while making this step's new sessions
-	loginTraefikUs           float64 // Traefik CPU per login
-	loginStoreUs             float64
-	plugin, plain            result // best run of each
-	ratios                   []float64
-	traefikUsPlugin          float64 // Traefik CPU per request, every plugin run of the step
-	traefikUsPlain           float64
-	storeUsPlugin            float64 // sessionstore CPU per plugin-route request
-	storeGetsPerReq          float64 // store GETs per plugin-route request (from the store's metrics)
-	storeGetsPerSec          float64 // store GETs/s during the plugin runs
-	storeTouchesPerSec       float64
-	pluginReqs, plainReqs    int64
-	pluginSecs               float64
-	storeCalls               map[string]float64 // store requests/s by route during the plugin runs
-	oldestAge                time.Duration      // age of the step's oldest session when its rounds began
-	directCreate             float64            // store creates/s straight to the store's API right after this step (0: not run)
+	n                     int
+	newLogins             int
+	loginRate             float64 // logins/s while making this step's new sessions
+	loginTraefikUs        float64 // Traefik CPU per login
+	loginStoreUs          float64
+	plugin, plain         result // best run of each
+	ratios                []float64
+	traefikUsPlugin       float64 // Traefik CPU per request, every plugin run of the step
+	traefikUsPlain        float64
+	storeUsPlugin         float64 // sessionstore CPU per plugin-route request
+	storeGetsPerReq       float64 // store GETs per plugin-route request (from the store's metrics)
+	storeGetsPerSec       float64 // store GETs/s during the plugin runs
+	storeTouchesPerSec    float64
+	pluginReqs, plainReqs int64
+	pluginSecs            float64
+	storeCalls            map[string]float64 // store requests/s by route during the plugin runs
+	oldestAge             time.Duration      // age of the step's oldest session when its rounds began
+	// The warm-up, one pass over the step's sessions: every session whose first sliding touch came
+	// due during the minutes of logins is touched there (a burst the bench's login phase makes).
+	warmRPS, warmTraefikUs   float64
+	warmTouchCalls           float64
+	directCreate             float64 // store creates/s straight to the store's API right after this step (0: not run)
 	directCreateStoreAtLeast int
 }
 
@@ -424,11 +429,34 @@ func runMany(wrk string, tr *harness.Traefik, store *harness.Store, o manyOpts, 
 			}
 			return r, nil
 		}
-		// Warm-up, not counted: brings the plugin's cache to its steady state for this N (entries
-		// older than cacheTTL are read again from the store).
-		if _, err := run(manyHost, "3s"); err != nil {
+		// Warm-up, not counted in the ratio: one pass over the step's sessions (at least 3 s), so
+		// the rounds see the steady state: every session whose first touch came due while the
+		// step's logins ran (minutes at 100 k) is touched here, in a burst no real traffic has.
+		w0, err := meter.read()
+		if err != nil {
 			return nil, err
 		}
+		s0, err := scrapeStore(store.URL)
+		if err != nil {
+			return nil, err
+		}
+		warm, err := run(manyHost, fmt.Sprintf("%ds", 3+n/4000))
+		if err != nil {
+			return nil, err
+		}
+		w1, err := meter.read()
+		if err != nil {
+			return nil, err
+		}
+		s1, err := scrapeStore(store.URL)
+		if err != nil {
+			return nil, err
+		}
+		row.warmRPS = warm.rps
+		if warm.requests > 0 {
+			row.warmTraefikUs = float64((w1[0] - w0[0]).Microseconds()) / float64(warm.requests)
+		}
+		row.warmTouchCalls = s1[routeTouches] - s0[routeTouches]
 		var cpuPlugin, cpuPlain, cpuStore time.Duration
 		var gets, touches float64
 		row.oldestAge = time.Since(firstLogin)
@@ -647,7 +675,7 @@ func manySection(m *manyResult, o manyOpts, store []storeBenchRow, storeErr erro
   33-byte JSON 200).
 - `+"`wrk -t%d -c%d -d%s --latency -s many.lua`"+`: the script reads the N proxy tokens from a file in `+"`init`"+` and sends one
   per request, round robin in each thread (threads start at different offsets). The plain route gets the same
-  script and tokens (same bytes on the wire). Per N: one 3 s warm-up on the plugin route, then %d rounds of
+  script and tokens (same bytes on the wire). Per N: a warm-up on the plugin route (one pass over the N sessions, at least 3 s), then %d rounds of
   plain, plugin back to back. Ratio: median of the rounds' plugin/plain; req/s: best run of each.
 - CPU µs/request: utime+stime of the Traefik and of the sessionstore process (`+"`/proc/<pid>/stat`"+`, every thread)
   before and after each wrk run, divided by the run's requests, summed over the rounds. Store GETs and touches
@@ -679,7 +707,8 @@ func manySection(m *manyResult, o manyOpts, store []storeBenchRow, storeErr erro
 		"(sessions older than a tenth of idleTimeout are due a touch, older than revalidateEvery a re-read from Strapi):\n\n")
 	for _, r := range m.rows {
 		zero := map[string]float64{}
-		fmt.Fprintf(&b, "- N=%s, oldest session %v: %s\n", fmtCount(r.n), r.oldestAge.Round(time.Second), fmtDeltas(zero, r.storeCalls))
+		fmt.Fprintf(&b, "- N=%s, oldest session %v: %s; the warm-up pass before the rounds (the touches that came due during the logins): %.0f req/s, %.0f µs Traefik CPU/req, %.0f POST /v1/touches\n",
+			fmtCount(r.n), r.oldestAge.Round(time.Second), fmtDeltas(zero, r.storeCalls), r.warmRPS, r.warmTraefikUs, r.warmTouchCalls)
 	}
 	var direct []string
 	for _, r := range m.rows {
