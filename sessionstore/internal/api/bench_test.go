@@ -11,6 +11,9 @@ package api
 // The mongo backend runs the same benchmarks at 10k sessions on FerretDB v1.24 (SQLite backend,
 // started by the benchmark; ACCESSPROXY_TEST_MONGO_URI selects a real MongoDB instead). 1M is not
 // run on FerretDB: seeding it through the wire protocol into SQLite takes far too long.
+//
+// The postgres backend runs them at 10k and 1M sessions on a throwaway PostgreSQL cluster of its
+// own (fsync and synchronous_commit on, as in production), seeded with COPY on every run.
 
 import (
 	"bytes"
@@ -34,7 +37,9 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/mongo"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/postgres"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb/ferret"
+	pgtest "github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb/postgres"
 )
 
 const benchBatch = 10_000
@@ -104,7 +109,47 @@ func openBench(b *testing.B, backend string, n int) *benchEnv {
 		b.Cleanup(func() { _ = m.Drop(context.Background()) }) // before serveBench's clean-up
 		return env
 	}
+	if backend == "postgres" {
+		return serveBench(b, openBenchPostgres(b, n), n)
+	}
 	return serveBench(b, openBenchBolt(b, n), n)
+}
+
+// pgBench holds one cluster per session count for the whole run, so that each benchmark's repeated
+// calls (b.N growing) seed it once; StopBenchClusters removes them.
+var pgBench = map[int]*pgtest.Cluster{}
+
+func openBenchPostgres(b *testing.B, n int) importer {
+	b.Helper()
+	if n >= 1_000_000 && testing.Short() {
+		b.Skip("1M sessions: not in -short mode")
+	}
+	var url string
+	switch {
+	case !pgtest.IsThrowaway():
+		url = pgtest.NewDatabase(b, pgtest.SharedServer(b))
+	case pgBench[n] != nil:
+		url = pgBench[n].URL("postgres")
+	default:
+		c, err := pgtest.Start(b, "fsync=on", "synchronous_commit=on", "full_page_writes=on")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pgBench[n] = c
+		url = c.URL("postgres")
+	}
+	s, err := postgres.Open(b.Context(), postgres.Options{URL: url})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// stopBenchClusters removes the benchmarks' clusters (TestMain).
+func stopBenchClusters() {
+	for _, c := range pgBench {
+		c.Remove()
+	}
 }
 
 func openBenchBolt(b *testing.B, n int) importer {
@@ -178,9 +223,9 @@ func (e *benchEnv) run(b *testing.B, method, suffix, body string) {
 var benchCases = []struct {
 	backend string
 	n       int
-}{{"bolt", 10_000}, {"bolt", 1_000_000}, {"mongo", 10_000}}
+}{{"bolt", 10_000}, {"bolt", 1_000_000}, {"mongo", 10_000}, {"postgres", 10_000}, {"postgres", 1_000_000}}
 
-// benchName keeps the historical names of the bolt runs (sessions=N) and adds backend=mongo.
+// benchName keeps the historical names of the bolt runs (sessions=N) and adds backend=mongo|postgres.
 func benchName(backend string, n int) string {
 	if backend == "bolt" {
 		return fmt.Sprintf("sessions=%d", n)

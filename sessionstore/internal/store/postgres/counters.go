@@ -24,7 +24,11 @@ func (s *Store) IncrCounter(ctx context.Context, key string, windowMs, by, now i
 		})
 		return out, err
 	}
+	note := store.AuditFrom(ctx)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := recordAudit(ctx, tx)(store.CounterEvent(note, by, now)); err != nil {
+			return err
+		}
 		return tx.QueryRow(ctx, `INSERT INTO counters AS c (key, count, reset_at) VALUES ($1, $2::bigint, $3::bigint + $4::bigint)
 			ON CONFLICT (key) DO UPDATE SET
 				count = CASE WHEN $3 >= c.reset_at THEN $2 ELSE c.count + $2 END,

@@ -81,6 +81,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > o.OpTimeout {
 		cfg.ConnConfig.ConnectTimeout = min(o.OpTimeout, 2*time.Second)
 	}
+	if !strings.Contains(o.URL, "pool_max_conns") {
+		// pgxpool's default (max(4, CPUs)) leaves concurrent touches queueing for a connection while
+		// each waits for its commit's WAL flush; 16 lets their commits share flushes.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}

@@ -16,6 +16,7 @@ import (
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
 	var res store.RotateResult
 	var outcome error
+	note := store.AuditFrom(ctx)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		res, outcome = store.RotateResult{}, nil
 		if err := lockTokenUser(ctx, tx, r.TokenHash); err != nil {
@@ -40,6 +41,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			}
 			res.Revoked.UserID = store.RevokedUser(t, f)
 			res.Revoked = res.Revoked.Sorted()
+			if err := recordAudit(ctx, tx)(store.RotationEvent(note, res, outcome, r.Now)); err != nil {
+				return err
+			}
 			return recordIf(ctx, tx)(store.RotationChange(res, outcome, r.Now))
 		case outcome != nil:
 			return outcome // ErrNotFound: rolled back, nothing written
@@ -71,6 +75,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			return store.ErrConflict // rolled back: the token stays unspent
 		}
 		res.Session, res.Family, res.Replaced, res.Grace = sess, f, t.SessionID, grace
+		if err := recordAudit(ctx, tx)(store.RotationEvent(note, res, nil, r.Now)); err != nil {
+			return err
+		}
 		return recordIf(ctx, tx)(store.RotationChange(res, nil, r.Now))
 	})
 	if err != nil {

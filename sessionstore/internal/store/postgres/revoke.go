@@ -45,6 +45,7 @@ func (s *Store) applyLimit(ctx context.Context, tx pgx.Tx, userID string, lim st
 // through the token it was issued with.
 func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) (store.Revocation, error) {
 	var rev store.Revocation
+	note := store.AuditFrom(ctx)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		rev = store.Revocation{}
 		user, err := ownerOf(ctx, tx, id, d.WithFamily)
@@ -88,6 +89,9 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 				return err
 			}
 		}
+		if err := recordAudit(ctx, tx)(store.RevocationEvent(note, store.DeleteKind(note), rev, d.Now)); err != nil {
+			return err
+		}
 		return recordIf(ctx, tx)(store.RevokedChange(rev, d.Now))
 	})
 	if err != nil {
@@ -111,6 +115,7 @@ func ownerOf(ctx context.Context, tx pgx.Tx, id string, withFamily bool) (string
 // DeleteUserSessions removes every session and family (with tokens) of the user.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64) (store.Revocation, error) {
 	var rev store.Revocation
+	note := store.AuditFrom(ctx)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		rev = store.Revocation{UserID: userID}
 		if err := lockUser(ctx, tx, userID); err != nil {
@@ -120,6 +125,9 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, now int64
 			return err
 		}
 		if err := deleteSessions(ctx, tx, &rev, now, `user_id = $1`, userID); err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx)(store.RevocationEvent(note, store.AuditLogoutAll, rev, now)); err != nil {
 			return err
 		}
 		return recordChange(ctx, tx, store.UserChange(userID, rev, now))
@@ -138,6 +146,7 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 		return store.Revocation{UserID: userID}.Sorted(), nil
 	}
 	var rev store.Revocation
+	note := store.AuditFrom(ctx)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		rev = store.Revocation{UserID: userID}
 		if err := lockUser(ctx, tx, userID); err != nil {
@@ -147,6 +156,9 @@ func (s *Store) DeleteDeviceSessions(ctx context.Context, userID, deviceID strin
 			return err
 		}
 		if err := deleteSessions(ctx, tx, &rev, now, `user_id = $1 AND device_id = $2`, userID, deviceID); err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx)(store.RevocationEvent(note, store.AuditLogout, rev, now)); err != nil {
 			return err
 		}
 		return recordIf(ctx, tx)(store.RevokedChange(rev, now))

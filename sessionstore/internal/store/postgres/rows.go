@@ -15,13 +15,13 @@ import (
 
 const sessionCols = `id, user_id, family_id, host, audience, device_id, device_name, jwt, refresh,
 	upstream_version, created_at, last_seen_at, hosts_last_seen, idle_timeout_ms, sliding, expires_at,
-	absolute_expires_at, revalidated_at, login_addr, last_addr, remember_me`
+	absolute_expires_at, revalidated_at, login_addr, last_addr, remember_me, username`
 
 func scanSession(row pgx.Row) (*store.Session, error) {
 	s := &store.Session{}
 	err := row.Scan(&s.ID, &s.UserID, &s.FamilyID, &s.Host, &s.Audience, &s.DeviceID, &s.DeviceName, &s.JWT, &s.Refresh,
 		&s.UpstreamVersion, &s.CreatedAt, &s.LastSeenAt, &s.HostsLastSeen, &s.IdleTimeoutMs, &s.Sliding, &s.ExpiresAt,
-		&s.AbsoluteExpiresAt, &s.RevalidatedAt, &s.LoginAddr, &s.LastAddr, &s.RememberMe)
+		&s.AbsoluteExpiresAt, &s.RevalidatedAt, &s.LoginAddr, &s.LastAddr, &s.RememberMe, &s.Username)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -35,7 +35,7 @@ func sessionArgs(s *store.Session) []any {
 	}
 	return []any{s.ID, s.UserID, s.FamilyID, s.Host, strs(s.Audience), s.DeviceID, s.DeviceName, s.JWT, s.Refresh,
 		s.UpstreamVersion, s.CreatedAt, s.LastSeenAt, hosts, s.IdleTimeoutMs, s.Sliding, s.ExpiresAt,
-		s.AbsoluteExpiresAt, s.RevalidatedAt, s.LoginAddr, s.LastAddr, s.RememberMe}
+		s.AbsoluteExpiresAt, s.RevalidatedAt, s.LoginAddr, s.LastAddr, s.RememberMe, s.Username}
 }
 
 // strs stores a nil list as an empty array (the column is NOT NULL).
@@ -85,7 +85,7 @@ func querySessions(ctx context.Context, tx db, where string, args ...any) ([]*st
 // insertSession reports false when the id exists (nothing written).
 func insertSession(ctx context.Context, tx db, s *store.Session) (bool, error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES
-		($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) ON CONFLICT (id) DO NOTHING`,
+		($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) ON CONFLICT (id) DO NOTHING`,
 		sessionArgs(s)...)
 	return err == nil && tag.RowsAffected() == 1, err
 }
@@ -122,7 +122,7 @@ func deleteSessions(ctx context.Context, tx db, rev *store.Revocation, now int64
 }
 
 const familyCols = `id, user_id, host, audience, device_id, device_name, login_addr, remember_me, jwt, refresh,
-	created_at, expires_at, revalidated_at`
+	created_at, expires_at, revalidated_at, username`
 
 func loadFamily(ctx context.Context, tx db, id string, forUpdate bool) (*store.Family, error) {
 	q := `SELECT ` + familyCols + ` FROM families WHERE id = $1`
@@ -131,7 +131,7 @@ func loadFamily(ctx context.Context, tx db, id string, forUpdate bool) (*store.F
 	}
 	f := &store.Family{}
 	err := tx.QueryRow(ctx, q, id).Scan(&f.ID, &f.UserID, &f.Host, &f.Audience, &f.DeviceID, &f.DeviceName, &f.LoginAddr,
-		&f.RememberMe, &f.JWT, &f.Refresh, &f.CreatedAt, &f.ExpiresAt, &f.RevalidatedAt)
+		&f.RememberMe, &f.JWT, &f.Refresh, &f.CreatedAt, &f.ExpiresAt, &f.RevalidatedAt, &f.Username)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -139,10 +139,10 @@ func loadFamily(ctx context.Context, tx db, id string, forUpdate bool) (*store.F
 }
 
 func insertFamily(ctx context.Context, tx db, f *store.Family) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO families (`+familyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+	tag, err := tx.Exec(ctx, `INSERT INTO families (`+familyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
 		ON CONFLICT (id) DO NOTHING`,
 		f.ID, f.UserID, f.Host, strs(f.Audience), f.DeviceID, f.DeviceName, f.LoginAddr, f.RememberMe, f.JWT, f.Refresh,
-		f.CreatedAt, f.ExpiresAt, f.RevalidatedAt)
+		f.CreatedAt, f.ExpiresAt, f.RevalidatedAt, f.Username)
 	return err == nil && tag.RowsAffected() == 1, err
 }
 

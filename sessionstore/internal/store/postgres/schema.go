@@ -108,6 +108,25 @@ var migrations = []string{
 		FOR EACH STATEMENT EXECUTE FUNCTION session_count_ins();
 	CREATE TRIGGER sessions_count_del AFTER DELETE ON sessions REFERENCING OLD TABLE AS old_rows
 		FOR EACH STATEMENT EXECUTE FUNCTION session_count_del();`,
+
+	// 2: the login's username on sessions and families, and the audit trail (audit.go).
+	`ALTER TABLE sessions ADD COLUMN username text COLLATE "C" NOT NULL DEFAULT '';
+	ALTER TABLE families ADD COLUMN username text COLLATE "C" NOT NULL DEFAULT '';
+	CREATE TABLE audit (
+		id bigserial PRIMARY KEY,
+		at bigint NOT NULL,
+		kind text COLLATE "C" NOT NULL,
+		user_id text COLLATE "C" NOT NULL DEFAULT '',
+		username text NOT NULL DEFAULT '',
+		session_id text COLLATE "C" NOT NULL DEFAULT '',
+		session_ids text[] NOT NULL DEFAULT '{}',
+		host text NOT NULL DEFAULT '',
+		client_addr text NOT NULL DEFAULT '',
+		user_agent text NOT NULL DEFAULT '',
+		reason text NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_at ON audit (at);
+	CREATE INDEX audit_user ON audit (user_id, id);`,
 }
 
 // SchemaVersion is the schema this code writes.

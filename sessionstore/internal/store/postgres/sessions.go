@@ -16,6 +16,7 @@ import (
 // included).
 func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store.Family, t *store.RefreshToken, lim store.Limit) (store.Revocation, error) {
 	var rev store.Revocation
+	note := store.AuditFrom(ctx)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockUser(ctx, tx, sess.UserID); err != nil {
 			return err
@@ -34,6 +35,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store
 		if rev, err = s.applyLimit(ctx, tx, sess.UserID, lim, sess.CreatedAt); err != nil {
 			return err
 		}
+		if err := recordAudit(ctx, tx)(store.RevocationEvent(note, store.AuditEvicted, rev, sess.CreatedAt)); err != nil {
+			return err
+		}
 		ok := true
 		if f != nil && ok {
 			ok, err = insertFamily(ctx, tx, f)
@@ -47,7 +51,10 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session, f *store
 		if err == nil && !ok { // inserted concurrently by a create of another user with the same ids
 			err = store.ErrConflict
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx)(store.LoginEvent(note, sess), true)
 	})
 	if err != nil {
 		return store.Revocation{}, err
