@@ -78,6 +78,7 @@ type createSessionRequest struct {
 	RememberMe        bool         `json:"rememberMe,omitempty"`
 	MaxSessions       int          `json:"maxSessions,omitempty"`
 	SessionLimit      string       `json:"sessionLimit,omitempty"`
+	Username          string       `json:"username,omitempty"` // Strapi's user.username, for operators
 }
 
 type createSessionResponse struct {

@@ -4,6 +4,7 @@
 //	sessionstore [serve] [flags]                        run the server
 //	sessionstore sessions list   --user ID              list a user's live sessions
 //	sessionstore sessions revoke --user ID | --session ID
+//	sessionstore audit list [--user ID] [--kind K] [--since 1h]  read the audit trail
 //
 // Every flag can also be set through SESSIONSTORE_<FLAG> (upper case, dashes as underscores);
 // a flag given on the command line wins.
@@ -31,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "sessions":
 			return runAdmin(args[1:], stdout, stderr)
+		case "audit":
+			return runAudit(args[1:], stdout, stderr)
 		case "serve":
 			args = args[1:]
 		case "help", "-h", "--help", "-help":
@@ -45,6 +48,8 @@ const usage = `usage:
   sessionstore [serve] [--listen ADDR] --token T --encryption-key K [--backend bolt] [--bolt-path FILE]
   sessionstore sessions list   --user ID [--json] [--bolt-path FILE | --backend mongo --mongo-uri URI | --server URL --token T]
   sessionstore sessions revoke (--user ID | --session ID) [--json] [--bolt-path FILE | --backend mongo --mongo-uri URI | --server URL --token T]
+  sessionstore audit list [--user ID] [--kind KIND] [--since 1h] [--limit N] [--json] [--bolt-path FILE | --backend mongo --mongo-uri URI | --server URL --token T]
+  serve also takes --audit-retention 720h, --console-listen ADDR and --console-token T (the operator console)
 Every flag is also read from SESSIONSTORE_<FLAG> (e.g. SESSIONSTORE_BOLT_PATH).
 `
 

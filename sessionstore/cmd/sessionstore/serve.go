@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/api"
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/console"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/crypto"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store/bolt"
@@ -32,6 +33,8 @@ type serveConfig struct {
 	sweepBatch                             int
 	changeRetention                        time.Duration
 	changeMax                              int64
+	auditRetention                         time.Duration
+	consoleListen, consoleToken            string
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -47,6 +50,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Int64Var(&c.changeMax, "change-max", 200_000, "at most this many change-feed records are kept")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may finish on SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug | info | warn | error")
+	fs.DurationVar(&c.auditRetention, "audit-retention", 720*time.Hour, "how long audit events (GET /v1/audit, the console) are kept")
+	fs.StringVar(&c.consoleListen, "console-listen", "", "address of the operator console, e.g. 127.0.0.1:8282 (off when empty)")
+	fs.StringVar(&c.consoleToken, "console-token", "", "credential to sign in to the console (>= 32 bytes; required with --console-listen)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -87,6 +93,15 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	if cfg.changeRetention <= 0 || cfg.changeMax <= 0 {
 		return failf(stderr, exitUsage, "--change-retention and --change-max must be positive")
+	}
+	if cfg.auditRetention <= 0 {
+		return failf(stderr, exitUsage, "--audit-retention must be positive")
+	}
+	if cfg.consoleListen != "" && len(cfg.consoleToken) < console.MinTokenLen {
+		return failf(stderr, exitUsage, "--console-listen needs --console-token (SESSIONSTORE_CONSOLE_TOKEN) of at least %d bytes", console.MinTokenLen)
+	}
+	if cfg.consoleListen != "" && cfg.consoleToken == cfg.token {
+		return failf(stderr, exitUsage, "--console-token must differ from --token")
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -134,11 +149,17 @@ func serve(cfg *serveConfig, backend store.Backend, sealer *crypto.Sealer, log *
 	}
 	// Change-feed long-polls answer at once on shutdown instead of holding it up.
 	srv.RegisterOnShutdown(handler.Shutdown)
+	consoleSrv, err := startConsole(cfg, backend, handler, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = backend.Close()
+		return err
+	}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	sweeper := &sweep.Sweeper{Backend: backend, Interval: cfg.sweepInterval, Batch: cfg.sweepBatch, Logger: log, OnSweep: metrics.OnSweep,
-		ChangeRetention: cfg.changeRetention, ChangeMax: cfg.changeMax}
+		ChangeRetention: cfg.changeRetention, ChangeMax: cfg.changeMax, AuditRetention: cfg.auditRetention}
 	wg.Go(func() { sweeper.Run(sweepCtx) })
 
 	serveErr := make(chan error, 1)
@@ -155,6 +176,9 @@ func serve(cfg *serveConfig, backend store.Backend, sealer *crypto.Sealer, log *
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("in-flight requests cut off", "err", err)
+	}
+	if consoleSrv != nil {
+		_ = consoleSrv.Shutdown(shutdownCtx)
 	}
 	stopSweep()
 	wg.Wait()

@@ -100,6 +100,7 @@ func New(cfg Config) *Server {
 	s.route("POST /v1/refresh", true, s.rotateRefresh)
 	s.route("POST /v1/counters/{key}/incr", true, s.incrCounter)
 	s.route("DELETE /v1/counters/{key}", true, s.deleteCounter)
+	s.route("GET /v1/audit", true, s.listAudit)
 	s.route("/", true, func(http.ResponseWriter, *http.Request) (int, any) { return 0, errNoRoute })
 	return s
 }
@@ -120,6 +121,9 @@ func (s *Server) route(pattern string, auth bool, h handlerFunc) {
 		if auth && !s.authorized(r) {
 			status, body = 0, errUnauthorized
 		} else {
+			if n, ok := auditNote(r); ok {
+				r = r.WithContext(store.WithAudit(r.Context(), n))
+			}
 			status, body = h(w, r)
 		}
 		if e, ok := body.(*apiError); ok {

@@ -22,6 +22,7 @@ type createRequest struct {
 	Refresh           *createRefresh `json:"refresh"`
 	ClientAddr        string         `json:"clientAddr"` // optional, "" = unknown
 	RememberMe        bool           `json:"rememberMe"` // optional; stored for the plugins, nothing else
+	Username          deviceText     `json:"username"`   // optional: the name Strapi's user object showed; "" = unknown
 	// MaxSessions caps the user's live sessions (0 = no cap); SessionLimit is what a login at the
 	// cap does: "evictOldest" ("" too) or "refuse". See store.PlanEviction.
 	MaxSessions  int    `json:"maxSessions"`
@@ -45,6 +46,8 @@ func (q *createRequest) validate(now int64) *apiError {
 		return badRequest("deviceId: at most 255 bytes of UTF-8 text without control characters")
 	case !validDeviceText(string(q.DeviceName)):
 		return badRequest("deviceName: at most 255 bytes of UTF-8 text without control characters")
+	case !validDeviceText(string(q.Username)):
+		return badRequest("username: at most 255 bytes of UTF-8 text without control characters")
 	case !okAddr(q.ClientAddr):
 		return badRequest(badClientAddr)
 	case q.MaxSessions < 0 || q.MaxSessions > store.MaxSessionsCap:
@@ -84,7 +87,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	sess := &store.Session{
 		ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
 		DeviceID: string(q.DeviceID), DeviceName: string(q.DeviceName),
-		LoginAddr: addr, LastAddr: addr, RememberMe: q.RememberMe,
+		LoginAddr: addr, LastAddr: addr, RememberMe: q.RememberMe, Username: string(q.Username),
 		UpstreamVersion: 1, CreatedAt: now, LastSeenAt: now, HostsLastSeen: map[string]int64{q.Host: now},
 		IdleTimeoutMs: q.IdleTimeoutMs, Sliding: q.Sliding,
 		ExpiresAt: store.FirstExpiry(now, q.IdleTimeoutMs, q.AbsoluteExpiresAt), AbsoluteExpiresAt: q.AbsoluteExpiresAt,
@@ -94,7 +97,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (int, any
 	var tok *store.RefreshToken
 	if q.Refresh != nil {
 		fam = &store.Family{ID: newID(), UserID: q.UserID, Host: q.Host, Audience: q.Audience,
-			DeviceID: sess.DeviceID, DeviceName: sess.DeviceName, LoginAddr: addr, RememberMe: q.RememberMe,
+			DeviceID: sess.DeviceID, DeviceName: sess.DeviceName, LoginAddr: addr, RememberMe: q.RememberMe, Username: sess.Username,
 			CreatedAt: now, ExpiresAt: q.Refresh.ExpiresAt}
 		fam.JWT, fam.Refresh = s.sealer.Seal(q.StrapiJWT, fam.ID), s.sealer.Seal(q.StrapiRefresh, fam.ID)
 		tok = &store.RefreshToken{Hash: q.Refresh.TokenHash, FamilyID: fam.ID, UserID: q.UserID, SessionID: sess.ID, ExpiresAt: q.Refresh.ExpiresAt}

@@ -36,6 +36,7 @@ var wireTypes = map[string]func() any{
 	"touches_request.json":         func() any { return new(touchesRequest) },
 	"touches_response.json":        func() any { return new(TouchesBody) },
 	"changes_response.json":        func() any { return new(ChangesBody) },
+	"audit_response.json":          func() any { return new(AuditBody) },
 }
 
 // TestWireGolden: every fixture decodes into the store's type with no unknown field and encodes

@@ -17,15 +17,15 @@ import (
 
 // Audit event kinds.
 const (
-	AuditLogin       = "login"        // a session was created (CreateSession)
-	AuditRefresh     = "refresh"      // a refresh token was rotated (also a grace rotation: Reason "grace")
+	AuditLogin       = "login"         // a session was created (CreateSession)
+	AuditRefresh     = "refresh"       // a refresh token was rotated (also a grace rotation: Reason "grace")
 	AuditReuse       = "refresh_reuse" // a spent refresh token was presented: its family was revoked
-	AuditRevoked     = "revoked"      // DeleteSession (an operator, a password change, …)
-	AuditLogout      = "logout"       // DeleteSession with Reason "logout", or DeleteDeviceSessions
-	AuditLogoutAll   = "logout_all"   // DeleteUserSessions
-	AuditEvicted     = "evicted"      // a create at the user's session cap evicted the least recently used
-	AuditLoginFailed = "login_failed" // a counter incremented for a failed login (AuditNote.Kind)
-	AuditLockout     = "lockout"      // a counter incremented to set a lockout (AuditNote.Kind)
+	AuditRevoked     = "revoked"       // DeleteSession (an operator, a password change, …)
+	AuditLogout      = "logout"        // DeleteSession with Reason "logout", or DeleteDeviceSessions
+	AuditLogoutAll   = "logout_all"    // DeleteUserSessions
+	AuditEvicted     = "evicted"       // a create at the user's session cap evicted the least recently used
+	AuditLoginFailed = "login_failed"  // a counter incremented for a failed login (AuditNote.Kind)
+	AuditLockout     = "lockout"       // a counter incremented to set a lockout (AuditNote.Kind)
 )
 
 // AuditKinds lists every kind, in display order.

@@ -54,6 +54,7 @@ func kinds(events []store.AuditEvent) []string {
 	return out
 }
 
+//nolint:gocyclo,funlen // one scenario, every state change then its events, read top to bottom
 func testAudit(t *testing.T, b store.Backend) {
 	a := auditLog(t, b)
 	s1 := newSession("12", t0, 60_000, t0+600_000)
