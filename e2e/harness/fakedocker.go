@@ -60,7 +60,7 @@ func StartFakeDocker(env *Env, containers []FakeContainer) (*FakeDocker, error) 
 	d := &FakeDocker{Socket: filepath.Join(dir, "docker.sock"), containers: containers, watchers: map[chan []byte]bool{}, done: make(chan struct{})}
 	d.ln, err = net.Listen("unix", d.Socket)
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	d.srv = &http.Server{Handler: http.HandlerFunc(d.serve), ReadHeaderTimeout: 5 * time.Second}
@@ -68,7 +68,7 @@ func StartFakeDocker(env *Env, containers []FakeContainer) (*FakeDocker, error) 
 	env.OnClose(func() {
 		close(d.done)
 		_ = d.srv.Close()
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 	})
 	return d, nil
 }

@@ -78,7 +78,7 @@ func modulePath(t *testing.T) (string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var mod string
 	var requires []string
 	inBlock := false
@@ -398,8 +398,8 @@ func TestTestDataUnderYaegi(t *testing.T) {
 	t.Logf("environment variables removed: %v", removed)
 	for _, name := range removed {
 		if v, ok := os.LookupEnv(name); ok {
-			os.Unsetenv(name)
-			t.Cleanup(func() { os.Setenv(name, v) })
+			_ = os.Unsetenv(name)
+			t.Cleanup(func() { _ = os.Setenv(name, v) })
 		}
 	}
 	i := loadPlugin(t, m, env)
