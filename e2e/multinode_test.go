@@ -3,7 +3,8 @@ package e2e
 // Issue 8: the multi-node deployment. Two Traefik instances, each with its own sessionstore
 // (--backend mongo), both stores over ONE MongoDB database: FerretDB v1.24 (SQLite) started here, or
 // the MongoDB of $ACCESSPROXY_TEST_MONGO_URI. Traefik 1 → store 1, Traefik 2 → store 2, the same
-// plugin secret on both, the fake Strapi behind both.
+// plugin secret on both, the fake Strapi behind both. Issue 16: the same steps with
+// --backend postgres over one PostgreSQL 15 started here (TestMultiNodePostgres).
 //
 // FerretDB on SQLite is slow (each read-modify-write takes a lease lock in the database), so the
 // test keeps its requests few, gives the plugin storeTimeout 5s and an idle window of 1h (touches
@@ -46,7 +47,8 @@ type mnNode struct {
 type mnCluster struct {
 	t      *testing.T
 	fake   *harness.FakeStrapi
-	ferret *harness.Ferret // nil on a real MongoDB
+	db     mnDatabase // the database process started here; nil on a real MongoDB
+	dbName string     // "FerretDB" or "PostgreSQL", for messages
 	n1, n2 *mnNode
 }
 
@@ -85,11 +87,38 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func startMultiNode(t *testing.T) *mnCluster {
+// mnDatabase is the database both stores share, as this test drives it.
+type mnDatabase interface {
+	Kill()
+	Restart() error
+	Accepting() bool
+	Where() string // address and data, to check a restart kept them
+}
+
+type ferretDB struct{ *harness.Ferret }
+
+func (f ferretDB) Where() string { return f.Addr + " " + f.DataDir }
+
+type postgresDB struct{ *harness.Postgres }
+
+func (p postgresDB) Where() string { return p.Addr() + " " + p.Dir }
+
+// startMultiNode starts the cluster with both stores on backend ("mongo" or "postgres").
+func startMultiNode(t *testing.T, backend string) *mnCluster {
 	t.Helper()
 	start := time.Now()
 	env := harness.ForTest(t)
 	cl := &mnCluster{t: t}
+	if backend == "postgres" {
+		// PostgreSQL must be there: a missing install FAILS the test (never a skip).
+		pg, err := harness.StartPostgres(env, os.Stderr)
+		if err != nil {
+			t.Fatalf("PostgreSQL could not be installed or started: %v", err)
+		}
+		cl.db, cl.dbName = postgresDB{pg}, "PostgreSQL"
+		t.Logf("PostgreSQL at %s, data in %s", pg.Addr(), pg.Dir)
+		return startMultiNodeStores(t, env, cl, start, harness.StoreOptions{Backend: "postgres", PostgresURL: pg.URL("postgres")}, "postgres")
+	}
 	uri := os.Getenv("ACCESSPROXY_TEST_MONGO_URI")
 	if uri == "" {
 		// FerretDB must be there: a build failure FAILS the test (never a skip).
@@ -97,13 +126,20 @@ func startMultiNode(t *testing.T) *mnCluster {
 		if err != nil {
 			t.Fatalf("FerretDB could not be built or started: %v", err)
 		}
-		cl.ferret = f
+		cl.db, cl.dbName = ferretDB{f}, "FerretDB"
 		uri = f.URI()
 		t.Logf("FerretDB at %s, data in %s", f.Addr, f.DataDir)
 	} else {
 		t.Logf("real MongoDB from ACCESSPROXY_TEST_MONGO_URI")
 	}
 	db := "accessproxy_e2e_" + randomHex(6)
+	return startMultiNodeStores(t, env, cl, start, harness.StoreOptions{Backend: "mongo", MongoURI: uri, MongoDatabase: db}, "mongo database "+db)
+}
+
+// startMultiNodeStores starts the two stores as base says (each its own token, one key), the fake
+// Strapi and the two Traefiks.
+func startMultiNodeStores(t *testing.T, env *harness.Env, cl *mnCluster, start time.Time, base harness.StoreOptions, what string) *mnCluster {
+	t.Helper()
 	key := harness.NewStoreKey() // one key: both stores read what the other wrote
 	var stores [2]*harness.Store
 	var errs [2]error
@@ -112,15 +148,15 @@ func startMultiNode(t *testing.T) *mnCluster {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			stores[i], errs[i] = harness.StartStoreWith(env, harness.StoreOptions{
-				Name: fmt.Sprintf("sessionstore%d", i+1), Backend: "mongo", MongoURI: uri, MongoDatabase: db, Key: key,
-			})
+			opts := base
+			opts.Name, opts.Key = fmt.Sprintf("sessionstore%d", i+1), key
+			stores[i], errs[i] = harness.StartStoreWith(env, opts)
 		}(i)
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("sessionstore %d (mongo): %v", i+1, err)
+			t.Fatalf("sessionstore %d (%s): %v", i+1, base.Backend, err)
 		}
 	}
 	if stores[0].Token == stores[1].Token {
@@ -150,7 +186,7 @@ func startMultiNode(t *testing.T) *mnCluster {
 	}
 	cl.n1 = &mnNode{name: "traefik1", store: stores[0], tr: trs[0], c: harness.NewClient(trs[0].URL())}
 	cl.n2 = &mnNode{name: "traefik2", store: stores[1], tr: trs[1], c: harness.NewClient(trs[1].URL())}
-	t.Logf("2 Traefik + 2 sessionstore (mongo database %s) started in %v", db, time.Since(start).Round(time.Millisecond))
+	t.Logf("2 Traefik + 2 sessionstore (%s) started in %v", what, time.Since(start).Round(time.Millisecond))
 	return cl
 }
 
@@ -271,9 +307,15 @@ func healthz(s *harness.Store) int {
 // refused on the other after cacheTTL, login counters and refresh rotation are cluster-wide, a dead
 // store fails its node closed while the other node serves, and a database restart is survived by
 // the running stores (same processes) with the sessions of before the outage.
-func TestMultiNode(t *testing.T) {
+func TestMultiNode(t *testing.T) { testMultiNode(t, "mongo") }
+
+// TestMultiNodePostgres: the same deployment and steps on PostgreSQL (issue 16), its restart under
+// the running stores included.
+func TestMultiNodePostgres(t *testing.T) { testMultiNode(t, "postgres") }
+
+func testMultiNode(t *testing.T, backend string) {
 	testStart := time.Now()
-	cl := startMultiNode(t)
+	cl := startMultiNode(t, backend)
 	n1, n2 := cl.n1, cl.n2
 	ann, ben, cat, dan := mnUsers[0], mnUsers[1], mnUsers[2], mnUsers[3]
 
@@ -480,18 +522,18 @@ func TestMultiNode(t *testing.T) {
 	}
 
 	// 4. Restart the database under the running stores.
-	if cl.ferret == nil {
+	if cl.db == nil {
 		t.Logf("step 4 (database restart) left out: ACCESSPROXY_TEST_MONGO_URI points at a MongoDB this test does not run, so it cannot restart it")
 	} else if !step("4 database restart", func(t *testing.T) {
 		tokPre, jwtPre, _ := cl.login(n1, "app.localhost", dan, nil)
 		cl.use(n2, tokPre, jwtPre, "session of before the database outage")
 		pid1, pid2 := n1.store.Proc().Pid(), n2.store.Proc().Pid()
-		addr, dataDir := cl.ferret.Addr, cl.ferret.DataDir
+		where := cl.db.Where()
 
-		cl.ferret.Kill()
+		cl.db.Kill()
 		downAt := time.Now()
-		if cl.ferret.Accepting() {
-			t.Fatalf("FerretDB still accepts connections on %s after SIGKILL", addr)
+		if cl.db.Accepting() {
+			t.Fatalf("%s still accepts connections on %s after SIGKILL", cl.dbName, where)
 		}
 		// A session the change feed vouched for is trusted until the feed's horizon (its last
 		// answer + 3.5 s) or cacheTTL, whichever is later: nothing can be revoked while the
@@ -505,11 +547,11 @@ func TestMultiNode(t *testing.T) {
 		}
 		t.Logf("outage checks took %v", time.Since(downAt).Round(time.Millisecond))
 
-		if err := cl.ferret.Restart(); err != nil {
-			t.Fatalf("restarting FerretDB on %s: %v", addr, err)
+		if err := cl.db.Restart(); err != nil {
+			t.Fatalf("restarting %s on %s: %v", cl.dbName, where, err)
 		}
-		if cl.ferret.Addr != addr || cl.ferret.DataDir != dataDir {
-			t.Fatalf("FerretDB restarted on %s %s, want %s %s", cl.ferret.Addr, cl.ferret.DataDir, addr, dataDir)
+		if cl.db.Where() != where {
+			t.Fatalf("%s restarted on %s, want %s", cl.dbName, cl.db.Where(), where)
 		}
 		upAt := time.Now()
 		// Recovery: poll a login through node 2 (up to 30 s); until it works it must be a clean 503.

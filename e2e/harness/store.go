@@ -75,9 +75,10 @@ type Store struct {
 	Key      string // base64 of 32 bytes
 	BoltPath string // bolt backend: the database file
 
-	Backend       string // "bolt" or "mongo"
+	Backend       string // "bolt", "mongo" or "postgres"
 	MongoURI      string // mongo backend
 	MongoDatabase string // mongo backend
+	PostgresURL   string // postgres backend
 	Dir           string // the store's own directory (log, bolt file)
 
 	name string
@@ -92,6 +93,7 @@ type StoreOptions struct {
 	Backend       string // "bolt" (default) or "mongo"
 	MongoURI      string // required with the mongo backend
 	MongoDatabase string // mongo backend; default "accessproxy"
+	PostgresURL   string // required with the postgres backend
 	// Token and Key: "" = random. Replicas over one database must share the key (it encrypts the
 	// stored Strapi JWTs); their tokens may differ (each plugin presents its own store's).
 	Token string
@@ -127,8 +129,11 @@ func StartStoreWith(env *Env, opts StoreOptions) (*Store, error) {
 	if opts.Backend == "" {
 		opts.Backend = "bolt"
 	}
-	if opts.Backend != "bolt" && opts.Backend != "mongo" {
-		return nil, fmt.Errorf("sessionstore backend %q: want bolt or mongo", opts.Backend)
+	if opts.Backend != "bolt" && opts.Backend != "mongo" && opts.Backend != "postgres" {
+		return nil, fmt.Errorf("sessionstore backend %q: want bolt, mongo or postgres", opts.Backend)
+	}
+	if opts.Backend == "postgres" && opts.PostgresURL == "" {
+		return nil, fmt.Errorf("sessionstore: the postgres backend needs a PostgresURL")
 	}
 	if opts.Backend == "mongo" {
 		if opts.MongoURI == "" {
@@ -157,6 +162,7 @@ func StartStoreWith(env *Env, opts StoreOptions) (*Store, error) {
 		Backend:       opts.Backend,
 		MongoURI:      opts.MongoURI,
 		MongoDatabase: opts.MongoDatabase,
+		PostgresURL:   opts.PostgresURL,
 		Dir:           dir,
 		name:          opts.Name,
 		env:           env,
@@ -194,6 +200,9 @@ func (s *Store) start() error {
 		args = append(args, "--mongo-database", s.MongoDatabase)
 		env = append(env, "SESSIONSTORE_MONGO_URI="+s.MongoURI)
 		ready = 45 * time.Second // the store waits up to 30 s for the database and its indexes
+	} else if s.Backend == "postgres" {
+		env = append(env, "SESSIONSTORE_POSTGRES_URL="+s.PostgresURL)
+		ready = 45 * time.Second // the store waits up to 30 s for the database and its migrations
 	} else {
 		args = append(args, "--bolt-path", s.BoltPath)
 	}
