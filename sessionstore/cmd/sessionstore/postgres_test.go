@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	pgtest "github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb/postgres"
 )
@@ -77,5 +81,35 @@ func TestPostgresReplicas(t *testing.T) {
 		if err := srv.stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, srv.logs)
 		}
+	}
+}
+
+// TestPostgresNewerSchema: a database migrated by a newer store is refused at start with one line
+// naming both versions, exit 1, without waiting out the startup timeout.
+func TestPostgresNewerSchema(t *testing.T) {
+	url := pgtest.NewDatabase(t, pgtest.SharedServer(t))
+	s := startServerArgs(t, keyA, "--backend", "postgres", "--postgres-url", url)
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(t.Context(), `UPDATE schema_version SET version = 99`)
+	_ = conn.Close(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := command([]string{"--listen", "127.0.0.1:0", "--backend", "postgres"},
+		"SESSIONSTORE_TOKEN="+testToken, "SESSIONSTORE_ENCRYPTION_KEY="+keyA, "SESSIONSTORE_POSTGRES_URL="+url)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	msg := stderr.String()
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || strings.Count(msg, "\n") != 1 ||
+		!strings.Contains(msg, "database schema version 99 is newer than this sessionstore knows") {
+		t.Fatalf("start on a newer schema = %v, stderr %q; want exit 1 and one line", err, msg)
 	}
 }

@@ -109,6 +109,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if err != nil {
 		pool.Close()
+		var newer *newerSchemaError
+		if errors.As(err, &newer) {
+			return nil, fmt.Errorf("postgres: %s: %w", safeTarget(cfg), newer)
+		}
 		return nil, fmt.Errorf("postgres: %s not ready after %s: %w", safeTarget(cfg), o.StartupTimeout, err)
 	}
 	s.listener = startListener(cfg.ConnConfig.Copy(), o.Logger)
