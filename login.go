@@ -63,7 +63,7 @@ func (m *Middleware) serveLoginRoute(rw http.ResponseWriter, req *http.Request, 
 		deviceID: deviceID, deviceName: deviceName(req), clientAddr: clientAddr(req), rememberMe: asksRememberMe(body),
 		endOthers: m.s.revokeOnPasswordChange && (p == r.changePassword || p == r.resetPassword),
 	})
-	m.limits.record(req.Context(), identifier, status)
+	m.limits.record(storeAudit(req, ""), identifier, status)
 	switch {
 	case sess != nil:
 		m.audit("login_ok", req, sess.UserID, sess.ID)

@@ -71,9 +71,9 @@ func (g *regulator) record(ctx context.Context, identifier string, status int) {
 	switch {
 	case status == http.StatusBadRequest:
 		// The lock is its own counter so it lasts lockoutDuration from the failure that set it.
-		c, err := g.store.incrCounter(ctx, key, g.duration, 1)
+		c, err := g.store.incrCounter(withAuditKind(ctx, "login_failed", identifier), key, g.duration, 1)
 		if err == nil && c.Count >= int64(g.threshold) {
-			_, _ = g.store.incrCounter(ctx, counterKey("locked", identifier), g.duration, 1)
+			_, _ = g.store.incrCounter(withAuditKind(ctx, "lockout", identifier), counterKey("locked", identifier), g.duration, 1)
 			_ = g.store.deleteCounter(ctx, key)
 		}
 	case status >= 200 && status < 300:

@@ -91,6 +91,7 @@ func (m *Middleware) swapLoginBody(req *http.Request, body []byte, opt loginOpti
 		AbsoluteExpiresAt: absMs,
 		ClientAddr:        opt.clientAddr,
 		RememberMe:        opt.rememberMe,
+		Username:          loginUsername(lastObject(members, "user")),
 	}
 	if m.s.maxSessionsPerUser > 0 {
 		create.MaxSessions, create.SessionLimit = m.s.maxSessionsPerUser, m.s.sessionLimit
@@ -134,14 +135,14 @@ func (m *Middleware) storeLoginSession(req *http.Request, create *createSessionR
 	if endOthers {
 		// The password changed: whoever held the old one, on any device, is out. The caller goes
 		// on with the session made below.
-		out, err := m.store.deleteUserSessions(req.Context(), userID)
+		out, err := m.store.deleteUserSessions(storeAudit(req, "password_change"), userID)
 		if err != nil {
 			return nil, http.StatusServiceUnavailable, "Session service unavailable, try again shortly"
 		}
 		m.cache.removeUser(userID)
 		m.auditReason("password_sessions_ended", req, userID, "", strconv.Itoa(out.Deleted)+" session(s) ended by the password change")
 	}
-	sess, evicted, err := m.store.createSession(req.Context(), create)
+	sess, evicted, err := m.store.createSession(storeAudit(req, "login"), create)
 	if errors.Is(err, errSessionLimit) {
 		m.auditReason("session_limit", req, userID, "", "login refused: "+strconv.Itoa(m.s.maxSessionsPerUser)+" session(s) already, sessionLimit refuse")
 		return nil, http.StatusConflict, "Too many active sessions for this account: log out of another device first"

@@ -93,7 +93,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request, fro
 		return
 	}
 	host := requestHost(req.Host)
-	out, revoked, err := m.store.rotateRefresh(req.Context(), &rotateRequest{
+	out, revoked, err := m.store.rotateRefresh(storeAudit(req, ""), &rotateRequest{
 		TokenHash: refreshHash(presented), NewTokenHash: nextHash, Host: host,
 		IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.maxLifetimeMs,
 		RememberIdleTimeoutMs: m.remembered.idleMs, RememberMaxLifetimeMs: m.remembered.maxLifetimeMs,
@@ -170,7 +170,7 @@ func (m *Middleware) checkRefreshed(req *http.Request, sess *storeSession, host 
 		sess = ne.sess
 	}
 	if m.s.audienceCheck && !parseAudience(sess.Audience).allows(host) {
-		_, _ = m.store.deleteSession(req.Context(), sess.ID, false, "")
+		_, _ = m.store.deleteSession(storeAudit(req, "audience"), sess.ID, false, "")
 		return nil, denial{http.StatusForbidden, "This account may not use " + host}
 	}
 	return sess, denial{}

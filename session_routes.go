@@ -107,7 +107,7 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, hadR
 		sess = s
 	}
 	m.logoutUpstream(req, sess, false, "")
-	out, err := m.store.deleteSession(req.Context(), claims.Sid, true, claims.Sub)
+	out, err := m.store.deleteSession(storeAudit(req, "logout"), claims.Sid, true, claims.Sub)
 	if err != nil && !errors.Is(err, errStoreNotFound) {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
@@ -122,7 +122,7 @@ func (m *Middleware) serveLogout(rw http.ResponseWriter, req *http.Request, hadR
 // logoutDevice ends the caller's sessions opened with deviceId (Strapi's logout {"deviceId"}).
 func (m *Middleware) logoutDevice(rw http.ResponseWriter, req *http.Request, e *tokenEntry, deviceID string) {
 	m.logoutUpstream(req, e.sess, false, deviceID)
-	out, err := m.store.deleteDeviceSessions(req.Context(), e.claims.Sub, deviceID)
+	out, err := m.store.deleteDeviceSessions(storeAudit(req, "logout"), e.claims.Sub, deviceID)
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
@@ -141,7 +141,7 @@ func (m *Middleware) serveLogoutAll(rw http.ResponseWriter, req *http.Request, e
 		return
 	}
 	m.logoutUpstream(req, e.sess, true, "")
-	out, err := m.store.deleteUserSessions(req.Context(), e.claims.Sub)
+	out, err := m.store.deleteUserSessions(storeAudit(req, "logout_all"), e.claims.Sub)
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, "Session service unavailable, try again shortly")
 		return
@@ -171,7 +171,7 @@ func (m *Middleware) serveSessions(rw http.ResponseWriter, req *http.Request, e 
 	case id != "" && req.Method == http.MethodDelete:
 		// The store revokes only the caller's own session (or, for one that already ended, its
 		// refresh family); another user's answers exactly like a missing one: nothing is revealed.
-		out, err := m.store.deleteSession(req.Context(), id, true, e.claims.Sub)
+		out, err := m.store.deleteSession(storeAudit(req, "session_api"), id, true, e.claims.Sub)
 		if errors.Is(err, errStoreNotFound) {
 			writeError(rw, http.StatusNotFound, "Session not found")
 			return

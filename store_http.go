@@ -154,6 +154,7 @@ func (c *storeClient) doErr(ctx context.Context, method, path string, in, out in
 	if err != nil {
 		return fmt.Errorf("%w: %v", errStoreUnavailable, err)
 	}
+	addAuditHeaders(ctx, req.Header)
 	req.Header.Set("Authorization", c.authz)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {

@@ -81,10 +81,11 @@ type Store struct {
 	PostgresURL   string // postgres backend
 	Dir           string // the store's own directory (log, bolt file)
 
-	name string
-	env  *Env
-	bin  string
-	proc *Proc
+	name     string
+	env      *Env
+	bin      string
+	proc     *Proc
+	extraEnv []string
 }
 
 // StoreOptions say how to start a sessionstore (zero value: bolt, random token and key, free port).
@@ -99,6 +100,8 @@ type StoreOptions struct {
 	Token string
 	Key   string // base64 of 32 bytes
 	Name  string // process name in logs (default "sessionstore")
+	// Env is extra environment of the process, e.g. SESSIONSTORE_CONSOLE_LISTEN (every flag has one).
+	Env []string
 }
 
 // StartStore builds (once) and starts a sessionstore with a random token and key, its bolt file in
@@ -167,6 +170,7 @@ func StartStoreWith(env *Env, opts StoreOptions) (*Store, error) {
 		name:          opts.Name,
 		env:           env,
 		bin:           bin,
+		extraEnv:      opts.Env,
 	}
 	if s.Backend == "bolt" {
 		s.BoltPath = filepath.Join(dir, "sessions.db")
@@ -194,7 +198,7 @@ func StartStoreWith(env *Env, opts StoreOptions) (*Store, error) {
 func (s *Store) start() error {
 	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", s.Port), "--backend", s.Backend}
 	// Secrets through the environment, not the command line (the URI may carry a password).
-	env := []string{"SESSIONSTORE_TOKEN=" + s.Token, "SESSIONSTORE_ENCRYPTION_KEY=" + s.Key}
+	env := append([]string{"SESSIONSTORE_TOKEN=" + s.Token, "SESSIONSTORE_ENCRYPTION_KEY=" + s.Key}, s.extraEnv...)
 	ready := 20 * time.Second
 	if s.Backend == "mongo" {
 		args = append(args, "--mongo-database", s.MongoDatabase)
