@@ -124,7 +124,7 @@ func TestTraefikCRDProvider(t *testing.T) {
 		{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": svcName, "namespace": ns},
 			"spec": map[string]any{"type": "ClusterIP", "clusterIP": "10.96.0.10", "ports": []any{map[string]any{"name": "http", "port": svcPort, "protocol": "TCP"}}}},
 		{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-			"metadata": map[string]any{"name": svcName + "-abcde", "namespace": ns, "labels": map[string]any{"kubernetes.io/service-name": svcName}},
+			"metadata":  map[string]any{"name": svcName + "-abcde", "namespace": ns, "labels": map[string]any{"kubernetes.io/service-name": svcName}},
 			"endpoints": []any{map[string]any{"addresses": []any{strapiURL.Hostname()}, "conditions": map[string]any{"ready": true, "serving": true}}},
 			"ports":     []any{map[string]any{"name": "http", "port": mustAtoi(t, strapiURL.Port()), "protocol": "TCP"}}},
 	}
