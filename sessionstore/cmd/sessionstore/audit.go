@@ -91,7 +91,7 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 		defer func() { _ = a.close() }()
 		log, ok := a.s.(store.AuditLog)
 		if !ok {
-			return failf(stderr, exitError, "this backend keeps no audit trail (it is kept by bolt and mongo)")
+			return failf(stderr, exitError, "this backend keeps no audit trail")
 		}
 		page, err := log.ListAudit(ctx, query)
 		if err != nil {

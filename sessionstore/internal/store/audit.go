@@ -193,6 +193,16 @@ func RevocationEvent(n AuditNote, kind string, rev Revocation, now int64) (Audit
 	return e, len(rev.SessionIDs) > 0 || kind == AuditLogoutAll
 }
 
+// DeleteEvent is the event of a DeleteSession of sess (nil when its record was gone) that removed rev.
+func DeleteEvent(n AuditNote, sess *Session, rev Revocation, now int64) (AuditEvent, bool) {
+	e, ok := RevocationEvent(n, DeleteKind(n), rev, now)
+	if sess != nil {
+		e.Username = firstOf(e.Username, sess.Username)
+		e.Host = firstOf(e.Host, sess.Host)
+	}
+	return e, ok
+}
+
 // DeleteKind is the kind of a DeleteSession's event.
 func DeleteKind(n AuditNote) string {
 	if n.Reason == "logout" {

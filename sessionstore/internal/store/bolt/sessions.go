@@ -291,7 +291,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 				rev.Add(id, live)
 			}
 		}
-		if err := recordAudit(tx)(store.RevocationEvent(note, store.DeleteKind(note), rev, d.Now)); err != nil {
+		if err := recordAudit(tx)(store.DeleteEvent(note, sess, rev, d.Now)); err != nil {
 			return err
 		}
 		return recordIf(tx)(store.RevokedChange(rev, d.Now))

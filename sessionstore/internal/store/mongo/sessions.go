@@ -306,7 +306,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 	}
 	// After the last write (the family's revocation ran under its lock, released by now).
 	note := store.AuditFrom(ctx)
-	s.recordAudit(ctx)(store.RevocationEvent(note, store.DeleteKind(note), rev, d.Now))
+	s.recordAudit(ctx)(store.DeleteEvent(note, sess, rev, d.Now))
 	if err := s.recordIf(ctx)(store.RevokedChange(rev, d.Now)); err != nil {
 		return store.Revocation{}, err
 	}

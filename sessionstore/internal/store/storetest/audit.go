@@ -158,8 +158,11 @@ func testAudit(t *testing.T, b store.Backend) {
 	if ev := all[8]; !slices.Equal(ev.SessionIDs, []string{s2.ID}) {
 		t.Fatalf("evicted event = %+v, want %s", ev, s2.ID)
 	}
-	if lo := all[3]; lo.Kind != store.AuditRevoked || lo.Reason != "console" || lo.UserID != "13" {
+	if lo := all[3]; lo.Kind != store.AuditRevoked || lo.Reason != "console" || lo.UserID != "13" || lo.Username != "" {
 		t.Fatalf("console revoke = %+v", lo)
+	}
+	if lo := all[5]; lo.Kind != store.AuditLogout || !slices.Equal(lo.SessionIDs, []string{s4.ID}) {
+		t.Fatalf("logout of s4 = %+v", lo)
 	}
 	if lk := all[0]; lk.Username != "alice" || lk.UserID != "" || lk.At != t0+110 {
 		t.Fatalf("lockout = %+v", lk)
