@@ -45,10 +45,11 @@ type Postgres struct {
 	Dir     string // data directory and socket directory live below it
 	LogPath string
 
-	env  *Env
-	bin  string
-	asUs []string // setpriv prefix when running as root, else nil
-	proc *Proc
+	env      *Env
+	bin      string
+	asUs     []string // setpriv prefix when running as root, else nil
+	settings []string // extra -c name=value
+	proc     *Proc
 }
 
 // URL is the connection string of database db (user postgres, trust auth).
@@ -59,8 +60,51 @@ func (p *Postgres) URL(db string) string {
 // Addr is 127.0.0.1:port.
 func (p *Postgres) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.Port) }
 
-// StartPostgres initialises a cluster in a new directory (removed when the env closes) and starts it.
-func StartPostgres(env *Env, logW io.Writer) (*Postgres, error) {
+// StartPostgres initialises a cluster in a new directory (removed when the env closes) and starts
+// it, with extra server settings ("name=value").
+func StartPostgres(env *Env, logW io.Writer, settings ...string) (*Postgres, error) {
+	p, err := newPostgres(env, logW, settings)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.as("initdb", "-D", p.dataDir(), "-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"); err != nil {
+		return nil, err
+	}
+	return p, p.start()
+}
+
+// StartPostgresStandby makes a streaming standby of primary (pg_basebackup -R; it connects as
+// application_name "standby", the name to put in the primary's synchronous_standby_names) on a
+// port of its own, and starts it.
+func StartPostgresStandby(env *Env, logW io.Writer, primary *Postgres, settings ...string) (*Postgres, error) {
+	p, err := newPostgres(env, logW, settings)
+	if err != nil {
+		return nil, err
+	}
+	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=standby", primary.Port)
+	if err := p.as("pg_basebackup", "-d", conn, "-D", p.dataDir(), "-R", "-X", "stream", "--no-sync"); err != nil {
+		return nil, err
+	}
+	return p, p.start()
+}
+
+// Promote makes a standby the primary and waits until it is.
+func (p *Postgres) Promote() error {
+	return p.as("pg_ctl", "-D", p.dataDir(), "-w", "-t", "60", "promote")
+}
+
+// as runs one of the server's programs as the server's user.
+func (p *Postgres) as(prog string, args ...string) error {
+	argv := append(append(append([]string{}, p.asUs...), filepath.Join(p.bin, prog)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v\n%s", prog, err, out)
+	}
+	return nil
+}
+
+func newPostgres(env *Env, logW io.Writer, settings []string) (*Postgres, error) {
 	if logW == nil {
 		logW = os.Stderr
 	}
@@ -74,7 +118,7 @@ func StartPostgres(env *Env, logW io.Writer) (*Postgres, error) {
 		return nil, err
 	}
 	env.OnClose(func() { _ = os.RemoveAll(dir) })
-	p := &Postgres{Dir: dir, LogPath: filepath.Join(dir, "postgres.log"), env: env, bin: bin}
+	p := &Postgres{Dir: dir, LogPath: filepath.Join(dir, "postgres.log"), env: env, bin: bin, settings: settings}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("nobody")
 		if err != nil {
@@ -87,15 +131,10 @@ func StartPostgres(env *Env, logW io.Writer) (*Postgres, error) {
 		}
 		p.asUs = []string{"setpriv", "--reuid=" + u.Uid, "--regid=" + u.Gid, "--clear-groups", "--"}
 	}
-	initdb := append(append([]string{}, p.asUs...), filepath.Join(bin, "initdb"), "-D", p.dataDir(), "-U", "postgres",
-		"--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C")
-	if out, err := exec.Command(initdb[0], initdb[1:]...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
 	if p.Port, err = FreePort(); err != nil {
 		return nil, err
 	}
-	return p, p.start()
+	return p, nil
 }
 
 func (p *Postgres) dataDir() string { return filepath.Join(p.Dir, "data") }
@@ -105,13 +144,17 @@ func (p *Postgres) start() error {
 	args := append(append([]string{}, p.asUs...), filepath.Join(p.bin, "postgres"), "-D", p.dataDir(),
 		"-c", "port="+strconv.Itoa(p.Port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+p.Dir,
 		"-c", "max_connections=200", "-c", "fsync=on", "-c", "synchronous_commit=on")
+	for _, kv := range p.settings {
+		args = append(args, "-c", kv)
+	}
 	proc, err := p.env.Start(ProcSpec{Name: "postgres", Path: args[0], Args: args[1:], Log: p.LogPath, Env: []string{"LC_ALL=C"}})
 	if err != nil {
 		return err
 	}
 	p.proc = proc
 	err = waitFor(60*time.Second, 50*time.Millisecond, proc, func() (bool, error) {
-		if log := proc.Log(); int64(len(log)) < from || !strings.Contains(log[from:], "database system is ready to accept connections") {
+		// A standby says "ready to accept read-only connections".
+		if log := proc.Log(); int64(len(log)) < from || !strings.Contains(log[from:], "database system is ready to accept") {
 			return false, nil
 		}
 		return p.Accepting(), nil
