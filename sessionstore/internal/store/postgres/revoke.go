@@ -89,7 +89,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string, d store.Deletion) 
 				return err
 			}
 		}
-		if err := recordAudit(ctx, tx)(store.RevocationEvent(note, store.DeleteKind(note), rev, d.Now)); err != nil {
+		if err := recordAudit(ctx, tx)(store.DeleteEvent(note, sess, rev, d.Now)); err != nil {
 			return err
 		}
 		return recordIf(ctx, tx)(store.RevokedChange(rev, d.Now))
