@@ -5,7 +5,7 @@
 # real logins through the plugin, wrk cycling through their tokens, plus sessionstore's BenchmarkWrk; written
 # to "## Many sessions (issue 14)". Flags pass through: -d 10s -c 32 -t 2 -rounds 5 -no-write,
 # -many=false (skip it), -only-many, -sessions 1,1000,10000,100000, -many-d 6s, -many-rounds 2, -login-c 32,
-# -direct-create 5000, -store-bench=false. Everything: about 13 min on 2 cores (100 k logins at ~280/s: 6 min).
+# -direct-create 5000, -store-bench=false, -backend postgres (the store on a throwaway PostgreSQL). Everything: about 13 min on 2 cores (100 k logins at ~280/s: 6 min).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if ! command -v wrk >/dev/null; then

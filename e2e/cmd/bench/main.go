@@ -48,6 +48,7 @@ type options struct {
 	main                   bool // the plain/plugin/pass-through/no-op part
 	many                   *manyOpts
 	storeBench             bool
+	backend                string // the sessionstore's: "bolt" or "postgres"
 }
 
 func main() {
@@ -64,9 +65,10 @@ func main() {
 	manyRounds := flag.Int("many-rounds", 0, "many sessions: plain/plugin alternations per N (default: -rounds, at most 2)")
 	loginC := flag.Int("login-c", 32, "many sessions: concurrent login clients")
 	directCreate := flag.Int("direct-create", 5000, "many sessions: sessions created straight in the store after the 10k and last steps (0: none)")
+	backend := flag.String("backend", "bolt", "the sessionstore's backend: bolt, or postgres (a throwaway PostgreSQL 15 started here)")
 	storeBench := flag.Bool("store-bench", true, "many sessions: also run sessionstore's BenchmarkWrk (GET/touch at 10k and 1M sessions)")
 	flag.Parse()
-	o := options{dur: *dur, conns: *conns, threads: *threads, rounds: *rounds, write: !*noWrite, main: !*onlyMany}
+	o := options{dur: *dur, conns: *conns, threads: *threads, rounds: *rounds, write: !*noWrite, main: !*onlyMany, backend: *backend}
 	if *many || *onlyMany {
 		sizes, err := parseSessions(*sessions)
 		if err != nil {
@@ -117,7 +119,7 @@ func run(o options) error {
 	defer harness.Cleanup()
 	defer env.Close()
 
-	store, err := harness.StartStore(env)
+	store, err := startBenchStore(env, o.backend)
 	if err != nil {
 		return err
 	}
@@ -504,4 +506,20 @@ func fmtRatios(xs []float64) string {
 		parts[i] = fmt.Sprintf("%.3f", x)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// startBenchStore starts the sessionstore on the chosen backend (postgres: a PostgreSQL of the env).
+func startBenchStore(env *harness.Env, backend string) (*harness.Store, error) {
+	switch backend {
+	case "bolt":
+		return harness.StartStore(env)
+	case "postgres":
+		pg, err := harness.StartPostgres(env, os.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Printf("sessionstore backend: postgres (PostgreSQL at %s, fsync on)\n", pg.Addr())
+		return harness.StartStoreWith(env, harness.StoreOptions{Backend: "postgres", PostgresURL: pg.URL("postgres")})
+	}
+	return nil, fmt.Errorf("-backend %q: want bolt or postgres", backend)
 }
