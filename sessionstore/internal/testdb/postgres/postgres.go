@@ -60,6 +60,11 @@ func BinDir(tb testing.TB) string {
 		}
 		binDir = strings.TrimSpace(string(out))
 	})
+	if binErr == nil {
+		if _, err := os.Stat(filepath.Join(binDir, "initdb")); err != nil {
+			binErr = fmt.Errorf("PostgreSQL binaries not found in %s: %w", binDir, err)
+		}
+	}
 	if binErr != nil {
 		if os.Getenv(EnvRequire) != "" {
 			tb.Fatalf("%v (%s is set)", binErr, EnvRequire)
