@@ -29,6 +29,7 @@ const maxStoreResponse = 1 << 20
 type storeSession struct {
 	ID                string           `json:"id"`
 	UserID            string           `json:"userId"`
+	Username          string           `json:"username"` // the login's, for operators; the plugin does not use it
 	FamilyID          string           `json:"familyId"`
 	Host              string           `json:"host"`
 	Audience          []string         `json:"audience"`

@@ -124,7 +124,7 @@ func printJSON(w io.Writer, v any) int {
 
 func printTable(w io.Writer, list []*api.Session) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tDEVICE\tDEVICE NAME\tLOGIN ADDR\tLAST ADDR\tREMEMBER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS")
+	_, _ = fmt.Fprintln(tw, "SESSION\tUSER\tDEVICE\tDEVICE NAME\tLOGIN ADDR\tLAST ADDR\tREMEMBER\tHOST\tCREATED\tLAST SEEN\tEXPIRES\tABSOLUTE EXPIRY\tREFRESH\tHOSTS\tUSERNAME")
 	for _, s := range list {
 		refresh, remember := yesNo(s.FamilyID != ""), yesNo(s.RememberMe)
 		hosts := make([]string, 0, len(s.HostsLastSeen))
@@ -132,9 +132,9 @@ func printTable(w io.Writer, list []*api.Session) {
 			hosts = append(hosts, h)
 		}
 		slices.Sort(hosts)
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, orDash(s.DeviceID), orDash(s.DeviceName),
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.UserID, orDash(s.DeviceID), orDash(s.DeviceName),
 			orDash(s.LoginAddr), orDash(s.LastAddr), remember, s.Host,
-			ts(s.CreatedAt), ts(s.LastSeenAt), ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","))
+			ts(s.CreatedAt), ts(s.LastSeenAt), ts(s.ExpiresAt), ts(s.AbsoluteExpiresAt), refresh, strings.Join(hosts, ","), orDash(s.Username))
 	}
 	_ = tw.Flush()
 	_, _ = fmt.Fprintf(w, "%d session(s)\n", len(list))

@@ -7,6 +7,7 @@ import "github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 type Session struct {
 	ID                string           `json:"id"`
 	UserID            string           `json:"userId"`
+	Username          string           `json:"username"` // the username Strapi showed at login, "" = unknown
 	FamilyID          string           `json:"familyId"`
 	Host              string           `json:"host"`
 	Audience          []string         `json:"audience"`
@@ -104,7 +105,7 @@ func NewSessionView(s *store.Session) *Session {
 		hosts = map[string]int64{}
 	}
 	return &Session{
-		ID: s.ID, UserID: s.UserID, FamilyID: s.FamilyID, Host: s.Host, Audience: aud,
+		ID: s.ID, UserID: s.UserID, Username: s.Username, FamilyID: s.FamilyID, Host: s.Host, Audience: aud,
 		DeviceID: s.DeviceID, DeviceName: s.DeviceName, LoginAddr: s.LoginAddr, LastAddr: s.LastAddr, RememberMe: s.RememberMe,
 		UpstreamVersion: s.UpstreamVersion, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt,
 		HostsLastSeen: hosts, IdleTimeoutMs: s.IdleTimeoutMs, Sliding: s.Sliding,
