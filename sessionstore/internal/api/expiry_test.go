@@ -7,11 +7,17 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/sweep"
 )
 
-// TestExpiry runs on the real clock with 1 s idle timeouts.
+// TestExpiry: 1 s idle timeouts on the server's clock, moved forward (advance) rather than slept
+// through, so a slow machine cannot shift the steps against each other (real time still passes
+// between them: a few ms, well inside every margin below).
 func TestExpiry(t *testing.T) {
 	e := newEnv(t)
-	start := time.Now()
-	at := func(ms int) { time.Sleep(time.Until(start.Add(time.Duration(ms) * time.Millisecond))) }
+	var moved time.Duration
+	at := func(ms int) { // ms after the sessions were created
+		d := time.Duration(ms)*time.Millisecond - moved
+		e.advance(d)
+		moved += d
+	}
 	touch := func(id string, sliding bool) *Session {
 		t.Helper()
 		var out SessionBody
@@ -59,7 +65,8 @@ func TestExpiry(t *testing.T) {
 	if n := e.count(); n != 3 {
 		t.Fatalf("stored before sweep = %d, want 3", n)
 	}
-	sw := &sweep.Sweeper{Backend: e.backend, Interval: time.Hour, Batch: 1, OnSweep: e.metrics.OnSweep}
+	sw := &sweep.Sweeper{Backend: e.backend, Interval: time.Hour, Batch: 1, OnSweep: e.metrics.OnSweep,
+		Now: func() time.Time { return time.Now().Add(moved) }}
 	res, err := sw.Once(t.Context())
 	if err != nil || res.Sessions != 2 {
 		t.Fatalf("sweep = %+v, %v; want 2 sessions", res, err)
