@@ -2,7 +2,8 @@ package e2e
 
 // The repository's examples, run where this machine can: examples/traefik.yml + examples/dynamic.yml
 // (file provider, secrets from the environment through Traefik's templating) with the real Traefik.
-// The Docker labels and Kubernetes examples need Docker / a cluster, which this suite does not have.
+// The Docker labels example runs against a fake Docker Engine API (docker_provider_test.go); the
+// Kubernetes manifests are checked by tools/deploycheck (make deploy_test).
 
 import (
 	"bytes"
