@@ -728,28 +728,16 @@ func TestStrapiClientFlowParity(t *testing.T) {
 
 // ---- grace and accessTokenTTL, on a stack of their own in front of the legacy Strapi ----
 
-var (
-	lifetimeStackOnce sync.Once
-	lifetimeStackSt   *strapiStack
-	lifetimeStackErr  error
-)
+var lifetimeStack lazyStack
 
 func getLifetimeStack(t *testing.T) *strapiStack {
 	t.Helper()
-	st := needStrapi(t)
-	lifetimeStackOnce.Do(func() {
-		lifetimeStackSt, lifetimeStackErr = newStrapiStack(sharedEnv, st, func(store *harness.Store, up, secret string) []harness.Router {
-			return []harness.Router{
-				{Host: "grace.localhost", Upstream: up, Plugin: proxyRouterConfig(store, secret, map[string]any{"refreshReuseGrace": "3s"})},
-				{Host: "ttl.localhost", Upstream: up, Plugin: proxyRouterConfig(store, secret, map[string]any{"accessTokenTTL": "3s"})},
-			}
-		})
+	return lifetimeStack.get(t, "the grace and accessTokenTTL tests", func(store *harness.Store, up, secret string) []harness.Router {
+		return []harness.Router{
+			{Host: "grace.localhost", Upstream: up, Plugin: proxyRouterConfig(store, secret, map[string]any{"refreshReuseGrace": "3s"})},
+			{Host: "ttl.localhost", Upstream: up, Plugin: proxyRouterConfig(store, secret, map[string]any{"accessTokenTTL": "3s"})},
+		}
 	})
-	if lifetimeStackErr != nil {
-		t.Fatalf("starting Traefik + sessionstore for the grace and accessTokenTTL tests: %v", lifetimeStackErr)
-	}
-	checkLogAtEnd(t, lifetimeStackSt.traefik)
-	return lifetimeStackSt
 }
 
 // TestRefreshGraceParallel (refreshReuseGrace 3s, cacheTTL 0s, the real Strapi): two tabs refresh

@@ -10,46 +10,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strapi-access-proxy/accessproxy/e2e/harness"
 )
 
-var (
-	sessionsStackOnce sync.Once
-	sessionsSt        *strapiStack
-	sessionsStErr     error
-)
+var sessionsStack lazyStack
 
 // getSessionsStack is a Traefik and a store of their own in front of the shared Strapi: one host per
 // setting under test. audienceCheck is off so users registered by the tests may use every host.
 func getSessionsStack(t *testing.T) *strapiStack {
 	t.Helper()
-	st := needStrapi(t)
-	sessionsStackOnce.Do(func() {
-		sessionsSt, sessionsStErr = newStrapiStack(sharedEnv, st, func(store *harness.Store, up, secret string) []harness.Router {
-			cfg := func(extra map[string]any) map[string]any {
-				extra["audienceCheck"] = false
-				return harness.PluginConfig(store, secret, extra)
-			}
-			return []harness.Router{
-				{Host: "devices.localhost", Upstream: up, Plugin: cfg(map[string]any{})},
-				{Host: "cap.localhost", Upstream: up, Plugin: cfg(map[string]any{"maxSessionsPerUser": 2})},
-				{Host: "capref.localhost", Upstream: up, Plugin: cfg(map[string]any{"maxSessionsPerUser": 2, "sessionLimit": "refuse"})},
-				{Host: "remember.localhost", Upstream: up, Plugin: cfg(map[string]any{
-					"idleTimeout": "3s", "rememberMeIdleTimeout": "1h", "rememberMeMaxLifetime": "1000h", "cacheTTL": "0s",
-					"cookie": map[string]any{"enabled": true, "secure": false},
-				})},
-			}
-		})
+	return sessionsStack.get(t, "the session-bounds tests", func(store *harness.Store, up, secret string) []harness.Router {
+		cfg := func(extra map[string]any) map[string]any {
+			extra["audienceCheck"] = false
+			return harness.PluginConfig(store, secret, extra)
+		}
+		return []harness.Router{
+			{Host: "devices.localhost", Upstream: up, Plugin: cfg(map[string]any{})},
+			{Host: "cap.localhost", Upstream: up, Plugin: cfg(map[string]any{"maxSessionsPerUser": 2})},
+			{Host: "capref.localhost", Upstream: up, Plugin: cfg(map[string]any{"maxSessionsPerUser": 2, "sessionLimit": "refuse"})},
+			{Host: "remember.localhost", Upstream: up, Plugin: cfg(map[string]any{
+				"idleTimeout": "3s", "rememberMeIdleTimeout": "1h", "rememberMeMaxLifetime": "1000h", "cacheTTL": "0s",
+				"cookie": map[string]any{"enabled": true, "secure": false},
+			})},
+		}
 	})
-	if sessionsStErr != nil {
-		t.Fatalf("starting Traefik + sessionstore in front of Strapi: %v", sessionsStErr)
-	}
-	checkLogAtEnd(t, sessionsSt.traefik)
-	return sessionsSt
 }
 
 const (

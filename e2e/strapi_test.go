@@ -42,6 +42,25 @@ func newStrapiStack(env *harness.Env, st *harness.Strapi, routers func(store *ha
 	return &strapiStack{strapi: st, store: store, traefik: tr, c: harness.NewClient(tr.URL()), direct: harness.NewClient(st.URL)}, nil
 }
 
+// lazyStack is a Traefik and a store of a test file's own in front of the shared legacy Strapi,
+// started by the first test that asks for it.
+type lazyStack struct {
+	once sync.Once
+	st   *strapiStack
+	err  error
+}
+
+func (l *lazyStack) get(t *testing.T, what string, routers func(store *harness.Store, upstream, secret string) []harness.Router) *strapiStack {
+	t.Helper()
+	st := needStrapi(t)
+	l.once.Do(func() { l.st, l.err = newStrapiStack(sharedEnv, st, routers) })
+	if l.err != nil {
+		t.Fatalf("starting Traefik + sessionstore for %s: %v", what, l.err)
+	}
+	checkLogAtEnd(t, l.st.traefik)
+	return l.st
+}
+
 func getStrapiStack(t *testing.T) *strapiStack {
 	t.Helper()
 	st := needStrapi(t)
