@@ -115,33 +115,8 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.AuditP
 	return page, nil
 }
 
-// SweepAudit deletes the oldest events older than before: ids first (limit+1 of them), then those ids.
+// SweepAudit deletes the oldest events older than before, at most limit of them.
 func (s *Store) SweepAudit(ctx context.Context, before int64, limit int) (int, bool, error) {
 	due := bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}}
-	c, cancel := s.call(ctx)
-	defer cancel()
-	cur, err := s.audit.Find(c, due, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).
-		SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)+1))
-	if err != nil {
-		return 0, false, wrap(err)
-	}
-	var ids []struct {
-		ID int64 `bson:"_id"`
-	}
-	if err := cur.All(c, &ids); err != nil {
-		return 0, false, wrap(err)
-	}
-	more := len(ids) > limit
-	if more {
-		ids = ids[:limit]
-	}
-	if len(ids) == 0 {
-		return 0, false, nil
-	}
-	list := make([]int64, len(ids))
-	for i, d := range ids {
-		list[i] = d.ID
-	}
-	n, err := s.deleteMany(ctx, s.audit, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: list}}}})
-	return n, more, err
+	return s.deleteBatch(ctx, s.audit, due, bson.D{{Key: "_id", Value: 1}}, limit, false)
 }

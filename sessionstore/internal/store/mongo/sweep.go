@@ -11,19 +11,29 @@ import (
 	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/store"
 )
 
-// sweepColl deletes up to limit documents whose field is <= now: ids first (limit+1 of them, to
-// know whether more remain), then a delete of those ids that re-checks the expiry, so a record
-// extended in between stays.
+// sweepColl deletes up to limit documents whose field is <= now; the delete re-checks the expiry,
+// so a record extended in between stays.
 func (s *Store) sweepColl(ctx context.Context, coll *mongo.Collection, field string, now int64, limit int) (int, bool, error) {
 	due := bson.D{{Key: field, Value: bson.D{{Key: "$lte", Value: bson.DateTime(now)}}}}
+	return s.deleteBatch(ctx, coll, due, nil, limit, true)
+}
+
+// deleteBatch deletes up to limit documents matching due, in sort's order when given: their ids
+// first (limit+1 of them, to know whether more remain), then a delete of those ids, with due
+// again when recheck. It says how many went and whether more remain.
+func (s *Store) deleteBatch(ctx context.Context, coll *mongo.Collection, due, sort bson.D, limit int, recheck bool) (int, bool, error) {
 	c, cancel := s.call(ctx)
 	defer cancel()
-	cur, err := coll.Find(c, due, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)+1))
+	find := options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit) + 1)
+	if sort != nil {
+		find.SetSort(sort)
+	}
+	cur, err := coll.Find(c, due, find)
 	if err != nil {
 		return 0, false, wrap(err)
 	}
 	var ids []struct {
-		ID string `bson:"_id"`
+		ID bson.RawValue `bson:"_id"`
 	}
 	if err := cur.All(c, &ids); err != nil {
 		return 0, false, wrap(err)
@@ -35,11 +45,15 @@ func (s *Store) sweepColl(ctx context.Context, coll *mongo.Collection, field str
 	if len(ids) == 0 {
 		return 0, false, nil
 	}
-	list := make([]string, len(ids))
+	list := make([]bson.RawValue, len(ids))
 	for i, d := range ids {
 		list[i] = d.ID
 	}
-	n, err := s.deleteMany(ctx, coll, append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: list}}}}, due...))
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: list}}}}
+	if recheck {
+		filter = append(filter, due...)
+	}
+	n, err := s.deleteMany(ctx, coll, filter)
 	return n, more, err
 }
 
