@@ -122,19 +122,29 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.AuditP
 
 // SweepAudit removes at most limit of the oldest events older than before in one short transaction.
 func (s *Store) SweepAudit(ctx context.Context, before int64, limit int) (int, bool, error) {
+	return s.trimFront(bAudit, limit, func(_ *bbolt.Bucket, k, v []byte) (bool, error) {
+		e, err := decodeAudit(seqOf(k), v)
+		return err == nil && e.At < before, err
+	})
+}
+
+// trimFront removes, in one short write transaction, at most limit records from the front of a
+// bucket keyed by sequence, as long as due says the record is to go; it says how many went and
+// whether more are due.
+func (s *Store) trimFront(bucket []byte, limit int, due func(b *bbolt.Bucket, k, v []byte) (bool, error)) (int, bool, error) {
 	var n int
 	var more bool
 	err := s.w.update(func(tx *bbolt.Tx) error {
 		n, more = 0, false
-		b := tx.Bucket(bAudit)
+		b := tx.Bucket(bucket)
 		var keys [][]byte
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			e, err := decodeAudit(seqOf(k), v)
+			ok, err := due(b, k, v)
 			if err != nil {
 				return err
 			}
-			if e.At >= before {
+			if !ok {
 				break
 			}
 			if len(keys) == limit {

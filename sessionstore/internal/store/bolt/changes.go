@@ -74,38 +74,9 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) (store.Chan
 
 // TrimChanges removes at most p.Limit of the oldest changes in one short write transaction.
 func (s *Store) TrimChanges(ctx context.Context, p store.TrimPlan) (int, bool, error) {
-	var n int
-	var more bool
-	err := s.w.update(func(tx *bbolt.Tx) error {
-		n, more = 0, false
-		b := tx.Bucket(bChanges)
+	return s.trimFront(bChanges, p.Limit, func(b *bbolt.Bucket, k, v []byte) (bool, error) {
+		ch, err := decodeChange(seqOf(k), v)
 		head := int64(b.Sequence()) //nolint:gosec // far below 2^63
-		var keys [][]byte
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			ch, err := decodeChange(seqOf(k), v)
-			if err != nil {
-				return err
-			}
-			if !p.Trimmed(ch, head) {
-				break
-			}
-			if len(keys) == p.Limit {
-				more = true
-				break
-			}
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(keys)
-		return nil
+		return err == nil && p.Trimmed(ch, head), err
 	})
-	if err != nil {
-		return 0, false, err
-	}
-	return n, more, nil
 }
