@@ -189,42 +189,24 @@ func lockSessionUser(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
 	return true, lockUser(ctx, tx, user)
 }
 
-// SetUpstream is the compare-and-swap of the upstream credentials, the family's copy updated in
-// the same transaction, under the user's lock.
-func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*store.Session, error) {
+// changeSession runs change on the live session id under its user's lock, writes the session
+// back and records the change, in one transaction: the shape of SetUpstream and SetUser.
+func (s *Store) changeSession(ctx context.Context, id string, now int64, change func(tx pgx.Tx, cur *store.Session) error) (*store.Session, error) {
 	var sess *store.Session
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		sess = nil
 		if found, err := lockSessionUser(ctx, tx, id); err != nil || !found {
 			return orNotFound(err)
 		}
-		cur, err := loadLiveSession(ctx, tx, id, u.Now, true)
+		cur, err := loadLiveSession(ctx, tx, id, now, true)
 		if err != nil || cur == nil {
 			return orNotFound(err)
 		}
-		if err := cur.ApplyUpstream(u); err != nil {
-			return err // ErrConflict: nothing written
-		}
-		if err := updateSession(ctx, tx, cur); err != nil {
+		if err := change(tx, cur); err != nil {
 			return err
 		}
-		if cur.FamilyID != "" {
-			f, err := loadFamily(ctx, tx, cur.FamilyID, true)
-			if err != nil {
-				return err
-			}
-			if f != nil {
-				jwt, refresh, err := u.SealFamily(f.ID)
-				if err != nil {
-					return &callerError{err}
-				}
-				if _, err := tx.Exec(ctx, `UPDATE families SET jwt=$2, refresh=$3 WHERE id=$1`, f.ID, jwt, refresh); err != nil {
-					return err
-				}
-			}
-		}
 		sess = cur
-		return recordChange(ctx, tx, store.SessionChange(cur, u.Now))
+		return recordChange(ctx, tx, store.SessionChange(cur, now))
 	})
 	if err != nil {
 		return nil, err
@@ -232,35 +214,46 @@ func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*
 	return sess, nil
 }
 
+// SetUpstream is the compare-and-swap of the upstream credentials, the family's copy updated in
+// the same transaction, under the user's lock.
+func (s *Store) SetUpstream(ctx context.Context, id string, u store.Upstream) (*store.Session, error) {
+	return s.changeSession(ctx, id, u.Now, func(tx pgx.Tx, cur *store.Session) error {
+		if err := cur.ApplyUpstream(u); err != nil {
+			return err // ErrConflict: nothing written
+		}
+		if err := updateSession(ctx, tx, cur); err != nil {
+			return err
+		}
+		if cur.FamilyID == "" {
+			return nil
+		}
+		f, err := loadFamily(ctx, tx, cur.FamilyID, true)
+		if err != nil || f == nil {
+			return err
+		}
+		jwt, refresh, err := u.SealFamily(f.ID)
+		if err != nil {
+			return &callerError{err}
+		}
+		_, err = tx.Exec(ctx, `UPDATE families SET jwt=$2, refresh=$3 WHERE id=$1`, f.ID, jwt, refresh)
+		return err
+	})
+}
+
 // SetUser records a revalidation on the session and its family in one transaction.
 func (s *Store) SetUser(ctx context.Context, id string, u store.UserUpdate) (*store.Session, error) {
-	var sess *store.Session
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		sess = nil
-		if found, err := lockSessionUser(ctx, tx, id); err != nil || !found {
-			return orNotFound(err)
-		}
-		cur, err := loadLiveSession(ctx, tx, id, u.Now, true)
-		if err != nil || cur == nil {
-			return orNotFound(err)
-		}
+	return s.changeSession(ctx, id, u.Now, func(tx pgx.Tx, cur *store.Session) error {
 		cur.ApplyUser(u)
 		if err := updateSession(ctx, tx, cur); err != nil {
 			return err
 		}
-		if cur.FamilyID != "" {
-			if _, err := tx.Exec(ctx, `UPDATE families SET audience=$2, revalidated_at=$3 WHERE id=$1`,
-				cur.FamilyID, strs(u.Audience), u.Now); err != nil {
-				return err
-			}
+		if cur.FamilyID == "" {
+			return nil
 		}
-		sess = cur
-		return recordChange(ctx, tx, store.SessionChange(cur, u.Now))
+		_, err := tx.Exec(ctx, `UPDATE families SET audience=$2, revalidated_at=$3 WHERE id=$1`,
+			cur.FamilyID, strs(u.Audience), u.Now)
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return sess, nil
 }
 
 // orNotFound is err, or store.ErrNotFound when there was none (the record is absent or expired).
