@@ -13,13 +13,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb"
 )
 
 // EnvURI names a MongoDB to test against instead of FerretDB.
@@ -39,16 +39,12 @@ func Binary(tb testing.TB) string {
 			binPath = p
 			return
 		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
-		cmd := exec.Command("bash", filepath.Join(root, "scripts", "ensure-ferretdb.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
+		out, err := testdb.Ensure("ensure-ferretdb.sh", nil, os.Stderr)
 		if err != nil {
 			binErr = fmt.Errorf("scripts/ensure-ferretdb.sh: %w", err)
 			return
 		}
-		binPath = strings.TrimSpace(string(out))
+		binPath = out
 	})
 	if binErr != nil {
 		tb.Fatalf("building FerretDB: %v", binErr)

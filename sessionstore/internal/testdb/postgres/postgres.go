@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/strapi-access-proxy/accessproxy/sessionstore/internal/testdb"
 )
 
 // EnvURL names a server to test against instead of a throwaway cluster (a role that may create
@@ -49,16 +50,12 @@ func BinDir(tb testing.TB) string {
 			binDir = d
 			return
 		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
-		cmd := exec.Command("bash", filepath.Join(root, "scripts", "ensure-postgres.sh"))
-		cmd.Env = append(os.Environ(), "ACCESSPROXY_POSTGRES_NO_INSTALL=1")
-		out, err := cmd.Output()
+		out, err := testdb.Ensure("ensure-postgres.sh", []string{"ACCESSPROXY_POSTGRES_NO_INSTALL=1"}, nil)
 		if err != nil {
 			binErr = fmt.Errorf("PostgreSQL binaries not found (run scripts/ensure-postgres.sh): %w", err)
 			return
 		}
-		binDir = strings.TrimSpace(string(out))
+		binDir = out
 	})
 	if binErr == nil {
 		if _, err := os.Stat(filepath.Join(binDir, "initdb")); err != nil {
