@@ -51,7 +51,7 @@ type Middleware struct {
 	cookieMode    bool // cookie.enabled: a request with cookies goes the slow way (its cookie is ours to strip)
 
 	// Durations in ms for the hot path's integer compares.
-	cacheTTLms, idleMs, touchEveryMs, maxLifetimeMs, revalidateMs int64
+	cacheTTLms, revalidateMs int64
 	// normal and remembered are the session bounds of a normal login and of a "rememberMe" one.
 	normal, remembered window
 	// useFeed: changeFeed and a cache (cacheTTL > 0): this instance follows and trusts the feed.
@@ -98,13 +98,10 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		anonymousPass: !s.requireAuth && !s.cookie.Enabled,
 		cookieMode:    s.cookie.Enabled,
 		cacheTTLms:    s.cacheTTL.Milliseconds(),
-		idleMs:        s.idleTimeout.Milliseconds(),
-		touchEveryMs:  s.touchEvery.Milliseconds(),
-		maxLifetimeMs: s.maxLifetime.Milliseconds(),
 		revalidateMs:  s.revalidateEvery.Milliseconds(),
 		useFeed:       config.ChangeFeed && s.cacheTTL > 0,
 	}
-	m.normal = window{idleMs: m.idleMs, maxLifetimeMs: m.maxLifetimeMs, touchEveryMs: m.touchEveryMs}
+	m.normal = window{idleMs: s.idleTimeout.Milliseconds(), maxLifetimeMs: s.maxLifetime.Milliseconds(), touchEveryMs: s.touchEvery.Milliseconds()}
 	m.remembered = m.normal
 	if s.rememberIdle > 0 {
 		m.remembered.idleMs, m.remembered.touchEveryMs = s.rememberIdle.Milliseconds(), (s.rememberIdle / 10).Milliseconds()

@@ -95,7 +95,7 @@ func (m *Middleware) serveRefresh(rw http.ResponseWriter, req *http.Request, fro
 	host := requestHost(req.Host)
 	out, revoked, err := m.store.rotateRefresh(storeAudit(req, ""), &rotateRequest{
 		TokenHash: refreshHash(presented), NewTokenHash: nextHash, Host: host,
-		IdleTimeoutMs: m.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.maxLifetimeMs,
+		IdleTimeoutMs: m.normal.idleMs, Sliding: m.s.sliding, MaxLifetimeMs: m.normal.maxLifetimeMs,
 		RememberIdleTimeoutMs: m.remembered.idleMs, RememberMaxLifetimeMs: m.remembered.maxLifetimeMs,
 		ReuseGraceMs: m.s.refreshReuseGrace.Milliseconds(), ClientAddr: clientAddr(req),
 	})
