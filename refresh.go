@@ -184,7 +184,7 @@ func (m *Middleware) issueToken(sess *storeSession, now time.Time) (string, erro
 		return "", err
 	}
 	nowMs := now.UnixMilli()
-	m.cache.put(token, m.newEntry(claims, sess, nowMs, m.cache.revocationSeq()), nowMs)
+	m.cache.put(token, m.newEntry(claims, sess, nowMs, m.cache.revocationSeq()))
 	return token, nil
 }
 

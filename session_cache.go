@@ -204,7 +204,7 @@ func (c *tokenCache) get(token string) *tokenEntry {
 	return e
 }
 
-func (c *tokenCache) put(token string, e *tokenEntry, nowMs int64) {
+func (c *tokenCache) put(token string, e *tokenEntry) {
 	c.mu.Lock()
 	c.storeLocked(token, e)
 	c.mu.Unlock()

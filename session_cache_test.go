@@ -39,21 +39,21 @@ func checkIndexes(t *testing.T, c *tokenCache) {
 func TestCacheBoundAndOldestEvicted(t *testing.T) {
 	c := newTokenCache(3)
 	for i := 0; i < 5; i++ {
-		c.put("t"+strconv.Itoa(i), cacheEntry("u"+strconv.Itoa(i%2), "s"+strconv.Itoa(i)), 0)
+		c.put("t"+strconv.Itoa(i), cacheEntry("u"+strconv.Itoa(i%2), "s"+strconv.Itoa(i)))
 		checkIndexes(t, c)
 	}
 	if len(c.entries) != 3 || c.get("t0") != nil || c.get("t1") != nil || c.get("t4") == nil {
 		t.Fatalf("after 5 puts into 3: %d entries, t0 %v, t4 %v", len(c.entries), c.get("t0") != nil, c.get("t4") != nil)
 	}
 	// Updating a cached token takes no new slot.
-	c.put("t2", cacheEntry("u0", "s2"), 0)
+	c.put("t2", cacheEntry("u0", "s2"))
 	if c.get("t3") == nil || c.get("t2") == nil {
 		t.Fatal("an update evicted a neighbour")
 	}
 	// A removed token's slot names nothing: evicting it removes nothing else.
 	c.remove("t2")
-	c.put("t5", cacheEntry("u1", "s5"), 0) // takes t2's old slot: evicts nothing live
-	c.put("t6", cacheEntry("u0", "s6"), 0)
+	c.put("t5", cacheEntry("u1", "s5")) // takes t2's old slot: evicts nothing live
+	c.put("t6", cacheEntry("u0", "s6"))
 	checkIndexes(t, c)
 	if len(c.entries) > 3 {
 		t.Fatalf("%d entries in a cache of 3", len(c.entries))
@@ -67,7 +67,7 @@ func TestCacheBoundAndOldestEvicted(t *testing.T) {
 	}
 	c.grow(10)
 	for i := 10; i < 20; i++ {
-		c.put("t"+strconv.Itoa(i), cacheEntry("u2", "s"+strconv.Itoa(i)), 0)
+		c.put("t"+strconv.Itoa(i), cacheEntry("u2", "s"+strconv.Itoa(i)))
 	}
 	checkIndexes(t, c)
 	if len(c.entries) != 10 {
@@ -137,7 +137,7 @@ func TestCacheBytesPerSession(t *testing.T) {
 		id := strconv.Itoa(1000000 + i)
 		// A proxy token is ~230 bytes; a session id 43.
 		tok := "eyJhbGciOiJIUzI1NiIsImtpZCI6ImFiY2RlZmdoIiwidHlwIjoiSldUIn0.eyJpc3MiOiJzdHJhcGktYWNjZXNzLXByb3h5Iiwic3ViIjoi" + id + "Iiwic2lkIjoi" + id + "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		c.put(tok, cacheEntry("u"+id, "s"+id+"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), 0)
+		c.put(tok, cacheEntry("u"+id, "s"+id+"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -155,7 +155,7 @@ func TestForgetOlderKeepsACopyAsNew(t *testing.T) {
 	c := newTokenCache(10)
 	e := cacheEntry("u", "s")
 	e.sess.UpstreamVersion, e.sess.RevalidatedAt = 2, 500
-	c.put("t", e, 0)
+	c.put("t", e)
 	c.forgetOlder([]string{"s"}, 2, 500) // the replica that made the change
 	if c.get("t") == nil {
 		t.Fatal("a copy as new as the change was dropped")
@@ -164,7 +164,7 @@ func TestForgetOlderKeepsACopyAsNew(t *testing.T) {
 	if c.get("t") != nil {
 		t.Fatal("a copy older than the change was kept")
 	}
-	c.put("t", e, 0)
+	c.put("t", e)
 	c.forgetOlder([]string{"s"}, 0, 0) // a store that does not say: any copy goes
 	if c.get("t") != nil {
 		t.Fatal("a change without versions kept the copy")
